@@ -1,0 +1,202 @@
+"""The user-facing codec: PIL image + rate ⇄ bytes of the ``.msn`` format.
+
+    codec = msinn.load()                      # shipped weights (weights/msinn-lite.safetensors)
+    data = codec.compress(image, rate=3.5)    # any PIL image → bytes
+    image = codec.decompress(data)            # → RGB PIL image of the original size
+    info = codec.analyse(image, rate=3.5)     # + latents, coded symbols, bits per element
+
+``rate`` is the continuous rate index in ``codec.rate_range`` = [0, anchors − 1]; bpp grows
+with it. Images go through :func:`msinn.image.to_rgb`, are padded to a multiple of 32 and
+cropped back after decoding. bpp is always 8·len(file)/(H·W) of the unpadded image.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from . import bitstream
+from .bitstream import BitstreamError, Header
+from .config import LATENT_NAMES
+from .image import check_size, crop, load_image, pad, to_image, to_tensor
+from .model import MSINN
+from .weights import load_weights
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_MODEL = "msinn-lite"
+
+
+@dataclass
+class Prepared:
+    """The rate-independent part of encoding one image: computed once, reused at every rate."""
+
+    image: Image.Image  # the RGB input after the mode/EXIF rule
+    x: Tensor  # (1, 3, H', W') padded to a multiple of 32
+    y: list[Tensor]  # analysis latents [y1 … y5]
+    analysis_s: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size  # (width, height)
+
+
+@dataclass
+class Encoded:
+    """One image coded at one rate, with what a viewer wants to show about it."""
+
+    data: bytes
+    image: Image.Image  # the reconstruction, bit-identical to what decompress(data) returns
+    rate: float
+    encode_s: float
+    stream_bytes: dict[str, int]  # real bytes per latent, "y5" … "y1"
+    bits: dict[str, np.ndarray] = field(default_factory=dict)  # (C, h, w) −log2 p per element
+    symbols: dict[str, np.ndarray] = field(default_factory=dict)  # (C, h, w) coded residuals r̂
+
+    @property
+    def bpp(self) -> float:
+        w, h = self.image.size
+        return 8 * len(self.data) / (w * h)
+
+
+class Codec:
+    def __init__(self, model: MSINN, model_id: bytes, name: str, meta: dict | None = None):
+        self.model = model.eval()
+        self.model_id = model_id
+        self.name = name
+        self.meta = meta or {}
+        self.device = next(model.parameters()).device
+
+    def __repr__(self) -> str:
+        return f"Codec({self.name!r}, config={self.model.cfg.name!r}, id={self.model_id.hex()})"
+
+    @property
+    def rate_range(self) -> tuple[float, float]:
+        return 0.0, float(self.model.anchors - 1)
+
+    def _check_rate(self, rate: float) -> float:
+        """Validate and round to float32, the precision stored in the header."""
+        lo, hi = self.rate_range
+        try:
+            value = float(rate)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not lo <= value <= hi:
+            raise ValueError(f"rate must be a number in [{lo:g}, {hi:g}], got {rate!r}")
+        return float(np.float32(value))
+
+    @torch.no_grad()
+    def prepare(self, image: Image.Image | str | Path) -> Prepared:
+        """Apply the image rule and run the (rate-independent) analysis transform."""
+        rgb = load_image(image)
+        check_size(*rgb.size)
+        start = time.perf_counter()
+        x = pad(to_tensor(rgb).to(self.device), MSINN.downsampling_factor)
+        y = self.model.inn.analysis(x)
+        return Prepared(rgb, x, y, time.perf_counter() - start)
+
+    @torch.no_grad()
+    def encode(self, image: Image.Image | str | Path | Prepared, rate: float, details: bool = False) -> Encoded:
+        """Code at ``rate``; ``details`` adds per-element bits and symbols for each latent."""
+        rate = self._check_rate(rate)
+        prep = image if isinstance(image, Prepared) else self.prepare(image)
+        start = time.perf_counter()
+        out = self.model.compress_latents(prep.y, rate, record_bits=details)
+        width, height = prep.size
+        data = bitstream.pack(Header(self.model_id, height, width, rate), out["strings"])
+        elapsed = time.perf_counter() - start + (0 if isinstance(image, Prepared) else prep.analysis_s)
+        enc = Encoded(
+            data=data,
+            image=to_image(crop(out["x_hat"], height, width)),
+            rate=rate,
+            encode_s=elapsed,
+            stream_bytes={n: len(s) for n, s in zip(LATENT_NAMES, out["strings"])},
+        )
+        if details:
+            enc.bits = {n: b[0].cpu().numpy() for n, b in zip(LATENT_NAMES, out["bits"])}
+            enc.symbols = {n: s[0].cpu().numpy() for n, s in zip(LATENT_NAMES, out["symbols"])}
+        return enc
+
+    def compress(self, image: Image.Image | str | Path, rate: float) -> bytes:
+        """Any PIL image (or path) → bytes of the .msn format."""
+        return self.encode(image, rate).data
+
+    def analyse(self, image: Image.Image | str | Path | Prepared, rate: float) -> Encoded:
+        """Encode with per-element bits and coded symbols of every latent, for display."""
+        return self.encode(image, rate, details=True)
+
+    def read_header(self, data: bytes) -> Header:
+        """Parse and validate a file for this codec (weights id, rate range)."""
+        header, _ = self._unpack(data)
+        return header
+
+    def _unpack(self, data: bytes) -> tuple[Header, list[bytes]]:
+        header, streams = bitstream.unpack(data)
+        if header.model_id != self.model_id:
+            raise BitstreamError(
+                f"file was encoded with weights {header.model_id.hex()}, but the loaded model "
+                f"{self.name!r} is {self.model_id.hex()}: load the weights that encoded it"
+            )
+        lo, hi = self.rate_range
+        if not lo <= header.rate <= hi:
+            raise BitstreamError(f"rate index {header.rate} outside this model's range [{lo:g}, {hi:g}]")
+        return header, streams
+
+    @torch.no_grad()
+    def decompress(self, data: bytes) -> Image.Image:
+        """Bytes of the .msn format → RGB PIL image of the original size."""
+        header, streams = self._unpack(data)
+        f = MSINN.downsampling_factor
+        shape = (-(-header.height // f) * f // 16, -(-header.width // f) * f // 16)
+        x_hat = self.model.decompress(streams, shape, header.rate)["x_hat"]
+        return to_image(crop(x_hat, header.height, header.width))
+
+    def rate_for_bpp(self, image: Image.Image | str | Path | Prepared, target_bpp: float, iters: int = 10) -> Encoded:
+        """Bisect the rate index on real file sizes; return the encoding closest to the target."""
+        prep = image if isinstance(image, Prepared) else self.prepare(image)
+        lo, hi = self.rate_range
+        best = None
+        for _ in range(iters):
+            mid = (lo + hi) / 2
+            enc = self.encode(prep, mid)
+            if best is None or abs(enc.bpp - target_bpp) < abs(best.bpp - target_bpp):
+                best = enc
+            lo, hi = (mid, hi) if enc.bpp < target_bpp else (lo, mid)
+        for end in self.rate_range:  # the target may lie beyond either end
+            enc = self.encode(prep, end)
+            if abs(enc.bpp - target_bpp) < abs(best.bpp - target_bpp):
+                best = enc
+        return best
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_weights(name_or_path: str | Path | None) -> Path:
+    """A path to a weights file, or a name of one in weights/ (default: the shipped model)."""
+    name_or_path = name_or_path or DEFAULT_MODEL
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = WEIGHTS_DIR / f"{path.name}.safetensors"
+    if candidate.is_file():
+        return candidate
+    available = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+    raise ValueError(f"no weights {str(name_or_path)!r}: give a .safetensors path or one of {available}")
+
+
+def load(name_or_path: str | Path | None = None, device: str | torch.device | None = None) -> Codec:
+    """Load a codec: the shipped default model, a name in weights/, or a .safetensors path.
+
+    The device defaults to CUDA when present. Files decode bit-exactly only on the same kind
+    of device that encoded them (the entropy model's arithmetic must match).
+    """
+    path = resolve_weights(name_or_path)
+    model, model_id, meta = load_weights(path, device or default_device())
+    return Codec(model, model_id, path.stem, meta)

@@ -1,0 +1,177 @@
+"""Per-scale entropy model: cross-scale context, checkerboard spatial context, a Gaussian
+mean–scale distribution on gain-scaled residuals, and latent residual prediction (LRP).
+
+MSINN-VRLIC §2. Each latent y_k is coded in two passes over a checkerboard::
+
+    pass 1 (anchors ■)      pass 2 (non-anchors □, seeing the decoded anchors)
+      ■ □ ■ □                 . ■ . ■
+      □ ■ □ ■                 ■ . ■ .
+      ■ □ ■ □                 . ■ . ■
+
+The parity flips from one latent to the next (anchors at (i+j) odd for y5, y3, y1 and even
+for y4, y2). Gaussian parameters come from a pointwise network fed with (a) the cross-scale
+context, a CNN over ĥ_k = the decoder's own partial synthesis of the coarser latents (a
+learned constant for y5), and (b) the spatial context, masked convolutions over the decoded
+anchors, zero at anchor positions. Because the parameter network is pointwise, anchors get
+the same parameters in both passes.
+
+Quantisation acts on residuals: r = (y − μ)·g, r̂ = round(r), ŷ = r̂·g_inv + μ; the
+likelihood of r̂ is a zero-mean Gaussian of scale σ·g_s over the unit bin.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from compressai.entropy_models import GaussianConditional
+from torch import Tensor, nn
+
+from .config import MSINNConfig
+
+ANCHOR_PARITY = (1, 0, 1, 0, 1)  # per slice (y5, y4, y3, y2, y1): anchors where (i+j)%2 == p
+
+
+def round_ste(x: Tensor) -> Tensor:
+    """Round forward, identity gradient backward."""
+    return (torch.round(x) - x).detach() + x
+
+
+def checkerboard(height: int, width: int, parity: int, device: torch.device) -> Tensor:
+    """(H, W) bool, True at anchor positions ((i + j) % 2 == parity)."""
+    i = torch.arange(height, device=device)[:, None]
+    j = torch.arange(width, device=device)[None, :]
+    return (i + j) % 2 == parity
+
+
+class MaskedConv2d(nn.Conv2d):
+    """3x3 conv whose kernel keeps only some taps: "A" the 4 edge neighbours (moves
+    information from one checkerboard colour to the other), "B" the centre and the 4
+    diagonals (mixes positions of one colour only)."""
+
+    MASKS = {
+        "A": [[0, 1, 0], [1, 0, 1], [0, 1, 0]],
+        "B": [[1, 0, 1], [0, 1, 0], [1, 0, 1]],
+    }
+
+    def __init__(self, c_in: int, c_out: int, kind: str):
+        super().__init__(c_in, c_out, 3, padding=1)
+        self.register_buffer("mask", torch.tensor(self.MASKS[kind], dtype=torch.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=1)
+
+
+def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = False) -> nn.Sequential:
+    """``layers`` 3x3 convs c_in → hidden → … → c_out with GELU between; masked: A then B."""
+    widths = [c_in] + [hidden] * (layers - 1) + [c_out]
+    mods: list[nn.Module] = []
+    for n, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        mods.append(MaskedConv2d(a, b, "A" if n == 0 else "B") if masked else nn.Conv2d(a, b, 3, padding=1))
+        if n < layers - 1:
+            mods.append(nn.GELU())
+    return nn.Sequential(*mods)
+
+
+class SymbolCoder(Protocol):
+    """The one place where encoder and decoder differ: where the symbols come from."""
+
+    def __call__(self, mask: Tensor, scales: Tensor, means: Tensor, gain: Tensor) -> Tensor:
+        """Return r̂ (B, C, H, W): the integer residuals at ``mask`` positions, zero elsewhere.
+        ``scales`` are σ·g_s, the Gaussian scales of the residuals."""
+        ...
+
+
+class LatentEntropyModel(nn.Module):
+    """Entropy model of one latent with C channels (slice ``index`` in coding order)."""
+
+    def __init__(self, cfg: MSINNConfig, index: int, channels: int):
+        super().__init__()
+        c, hidden = channels, cfg.ctx_hidden[index]
+        self.parity = ANCHOR_PARITY[index]
+        if index == 0:  # y5: no coarser scale; a learned per-channel constant instead
+            self.prior = nn.Parameter(torch.ones(1, c, 1, 1))
+        else:
+            self.cross_scale = conv_stack(c, hidden, 2 * c, cfg.ctx_layers)
+        self.spatial = conv_stack(c, hidden, 2 * c, cfg.spatial_layers, masked=True)
+        self.entropy_parameters = nn.Sequential(
+            nn.Conv2d(4 * c, 10 * c // 3, 1),
+            nn.GELU(),
+            nn.Conv2d(10 * c // 3, 8 * c // 3, 1),
+            nn.GELU(),
+            nn.Conv2d(8 * c // 3, 2 * c, 1),
+        )
+        with torch.no_grad():  # start σ near the latents' spread instead of at the bound
+            self.entropy_parameters[-1].bias[:c].fill_(1.0)
+        self.lrp = None
+        if cfg.lrp:
+            c_in = c if index == 0 else 2 * c
+            self.lrp = conv_stack(c_in, cfg.lrp_hidden[index], c, cfg.lrp_layers)
+            nn.init.zeros_(self.lrp[-1].weight)
+            nn.init.zeros_(self.lrp[-1].bias)
+
+    def _context(self, support: Tensor | None, like: Tensor) -> Tensor:
+        """Cross-scale context (B, 2C, H, W) from the partial synthesis ĥ (B, C, H, W)."""
+        if support is None:
+            b, c, h, w = like.shape
+            return torch.cat([self.prior, torch.zeros_like(self.prior)], dim=1).expand(b, 2 * c, h, w)
+        return self.cross_scale(support)
+
+    def _params(self, ctx: Tensor, spatial: Tensor) -> tuple[Tensor, Tensor]:
+        scales, means = self.entropy_parameters(torch.cat([ctx, spatial], dim=1)).chunk(2, dim=1)
+        return scales, means
+
+    def _refine(self, y_hat: Tensor, support: Tensor | None, inv_gain: Tensor) -> Tensor:
+        """LRP: move ŷ by at most half a quantisation step, predicted from (ŷ, ĥ)."""
+        if self.lrp is None:
+            return y_hat
+        inp = y_hat if support is None else torch.cat([y_hat, support], dim=1)
+        return y_hat + 0.5 * torch.tanh(self.lrp(inp)) * inv_gain
+
+    def forward(
+        self,
+        y: Tensor,
+        support: Tensor | None,
+        gains: tuple[Tensor, Tensor, Tensor],
+        gaussian: GaussianConditional,
+    ) -> tuple[Tensor, Tensor]:
+        """Training/estimation path. y: (B, C, H, W); gains: three (B, C, 1, 1).
+
+        Returns ŷ (straight-through rounding) and the likelihoods of the residuals (noisy
+        in training mode, rounded in eval mode), both (B, C, H, W).
+        """
+        gain, inv_gain, scale_gain = gains
+        ctx = self._context(support, y)
+        anchor = checkerboard(y.shape[2], y.shape[3], self.parity, y.device)
+        _, means_anchor = self._params(ctx, torch.zeros_like(ctx))
+        y_anchor = (round_ste((y - means_anchor) * gain) * inv_gain + means_anchor) * anchor
+        scales, means = self._params(ctx, self.spatial(y_anchor) * ~anchor)
+        r = (y - means) * gain
+        _, likelihood = gaussian(r, scales * scale_gain, training=self.training)
+        y_hat = round_ste(r) * inv_gain + means
+        return self._refine(y_hat, support, inv_gain), likelihood
+
+    @torch.no_grad()
+    def code(
+        self,
+        support: Tensor | None,
+        shape: tuple[int, int, int, int],
+        gains: tuple[Tensor, Tensor, Tensor],
+        coder: SymbolCoder,
+    ) -> Tensor:
+        """Real coding, shared by encoder and decoder: returns ŷ (B, C, H, W) = ``shape``.
+
+        The encoder's and the decoder's ŷ are computed by these same lines, so they agree
+        bit for bit as long as the arithmetic is deterministic.
+        """
+        gain, inv_gain, scale_gain = gains
+        like = torch.empty(shape, device=gain.device)
+        ctx = self._context(support, like)
+        anchor = checkerboard(shape[2], shape[3], self.parity, gain.device)
+        scales, means = self._params(ctx, torch.zeros_like(ctx))
+        y_hat = (coder(anchor, scales * scale_gain, means, gain) * inv_gain + means) * anchor
+        scales, means = self._params(ctx, self.spatial(y_hat) * ~anchor)
+        r_hat = coder(~anchor, scales * scale_gain, means, gain)
+        y_hat = y_hat + (r_hat * inv_gain + means) * ~anchor
+        return self._refine(y_hat, support, inv_gain)

@@ -1,0 +1,272 @@
+"""Training with the paper's variable-rate recipe (spec §4), sized for a CPU.
+
+Every sample of a batch gets its own random anchor a and λ = LAMBDAS[a];
+loss = bpp + 255²·mean_b(λ_b·MSE_b), straight-through rounding for the reconstruction and
+uniform noise for the rate, Adam with gradient clipping (gain tables at 10× the learning rate).
+
+Single process (CPU uses channels_last + bf16 autocast when the CPU supports bf16)::
+
+    python -m msinn train --config lite --out runs/lite --minutes 60
+    python -m msinn train --config lite --out runs/lite --minutes 60 --resume runs/lite/checkpoint.pt
+
+Several processes (DistributedDataParallel; gloo on CPU, nccl on GPUs)::
+
+    torchrun --nproc_per_node 4 -m msinn train --config paper --out runs/paper --crop 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from .config import LATENT_NAMES, get_config
+from .image import load_image, to_tensor
+from .model import MSINN
+from .weights import load_weights, save_weights
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
+DEFAULT_TRAIN = [SHARED / "cid22" / "training", SHARED / "bsds500"]
+DEFAULT_VALID = SHARED / "cid22" / "validation"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+# -- data -------------------------------------------------------------------------------
+
+
+def image_files(folders: list[Path]) -> list[Path]:
+    files = sorted(p for d in folders for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"no images found in {[str(d) for d in folders]}")
+    return files
+
+
+class CropSampler:
+    """Random crops from images held in memory as uint8 (3, H, W) tensors.
+
+    Each crop covers a window of crop/s pixels (s uniform in [min_scale, 1]) resized to
+    ``crop`` with antialiasing: more variety, and it softens the JPEG artefacts of BSDS500.
+    """
+
+    def __init__(self, files: list[Path], crop: int, seed: int, min_scale: float = 0.6):
+        self.images = [to_tensor(load_image(f), dtype=torch.uint8)[0] for f in files]
+        self.crop, self.min_scale = crop, min_scale
+        self.rng = random.Random(seed)
+
+    def batch(self, size: int) -> Tensor:
+        """(size, 3, crop, crop) float in [0, 1]."""
+        return torch.stack([self._sample() for _ in range(size)])
+
+    def _sample(self) -> Tensor:
+        img = self.images[self.rng.randrange(len(self.images))]
+        _, h, w = img.shape
+        window = min(int(self.crop / self.rng.uniform(self.min_scale, 1.0)), h, w)
+        if window < self.crop:  # image smaller than the crop: upsample what there is
+            window = min(h, w)
+        top, left = self.rng.randrange(h - window + 1), self.rng.randrange(w - window + 1)
+        patch = img[None, :, top : top + window, left : left + window].float() / 255
+        if window != self.crop:
+            patch = F.interpolate(patch, size=(self.crop, self.crop), mode="bilinear", antialias=True, align_corners=False)
+        return patch[0].clamp(0, 1)
+
+
+def validation_set(folder: Path, size: int) -> Tensor:
+    """Centre crops (N, 3, size, size) of a held-out folder."""
+    crops = []
+    for f in image_files([folder]):
+        x = to_tensor(load_image(f))
+        _, _, h, w = x.shape
+        s = min(size, h, w) // 32 * 32
+        top, left = (h - s) // 2, (w - s) // 2
+        crops.append(F.interpolate(x[:, :, top : top + s, left : left + s], size=(size, size)) if s != size else x[:, :, top : top + s, left : left + s])
+    return torch.cat(crops)
+
+
+# -- pure pieces ------------------------------------------------------------------------
+
+
+def learning_rate(step: int, base: float, milestones: list[int], gamma: float) -> float:
+    """Step schedule: ``base`` times ``gamma`` for every milestone already passed."""
+    return base * gamma ** sum(step >= m for m in milestones)
+
+
+def rd_loss(out: dict, x: Tensor, lambdas: Tensor) -> dict[str, Tensor]:
+    """loss = bpp + 255²·mean_b(λ_b·MSE_b); bpp from the likelihoods, per batch pixel."""
+    b, _, h, w = x.shape
+    bits = sum(torch.log2(lik).sum() for lik in out["likelihoods"].values())
+    bpp = -bits / (b * h * w)
+    mse = (out["x_hat"].float() - x).pow(2).mean(dim=(1, 2, 3))
+    loss = bpp + 255**2 * (lambdas * mse).mean()
+    return {"loss": loss, "bpp": bpp, "mse": mse.mean(), "psnr": -10 * torch.log10(mse).mean()}
+
+
+def autocast_context(device: torch.device, enabled: bool):
+    """bf16 autocast on CPUs that support it, fp16/bf16 AMP on CUDA; else nothing."""
+    if not enabled:
+        return nullcontext()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+# -- training loop ----------------------------------------------------------------------
+
+
+@torch.no_grad()
+def validate(model: MSINN, x_val: Tensor, device: torch.device) -> dict[str, float]:
+    """Estimated bpp and PSNR (eval mode: rounding, fp32) at 4 anchors spread over the range."""
+    model.eval()
+    anchors = sorted({round(a * (model.anchors - 1) / 3) for a in range(4)})
+    stats = {}
+    for a in anchors:
+        bpp = psnr = 0.0
+        for x in x_val.split(8):
+            x = x.to(device)
+            out = model(x, torch.full((x.shape[0],), float(a), device=device))
+            r = rd_loss(out, x, torch.zeros(x.shape[0], device=device))
+            bpp += float(r["bpp"]) * x.shape[0]
+            psnr += float(-10 * torch.log10((out["x_hat"].clamp(0, 1) - x).pow(2).mean(dim=(1, 2, 3))).sum())
+        stats[f"val_bpp_{a}"] = bpp / len(x_val)
+        stats[f"val_psnr_{a}"] = psnr / len(x_val)
+    model.train()
+    return stats
+
+
+def save_checkpoint(path: Path, model: MSINN, optimizer: torch.optim.Optimizer, step: int, args: argparse.Namespace) -> None:
+    """Atomically write everything --resume needs, and export the weights beside it."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "config": model.cfg.to_dict(), "args": vars(args)}, tmp)  # fmt: skip
+    os.replace(tmp, path)
+    save_weights(model, path.with_suffix(".safetensors"), step=step)
+
+
+def build_model(args: argparse.Namespace, sampler: CropSampler, device: torch.device) -> tuple[MSINN, dict | None, int]:
+    """New model (data-dependent init) or one resumed from a checkpoint / weights file."""
+    if args.resume and str(args.resume).endswith(".safetensors"):
+        model, _, meta = load_weights(args.resume)
+        return model.to(device), None, int(meta.get("step", 0))
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
+        from .config import MSINNConfig
+
+        model = MSINN(MSINNConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["model"])
+        return model.to(device), ckpt["optimizer"], ckpt["step"]
+    model = MSINN(get_config(args.config))
+    model.initialise(sampler.batch(16))
+    return model.to(device), None, 0
+
+
+def train(args: argparse.Namespace) -> Path:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() and args.device != "cpu" else "gloo")
+        rank = dist.get_rank()
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and distributed:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    torch.manual_seed(args.seed + rank)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    sampler = CropSampler(image_files(args.train_dirs), args.crop, seed=args.seed + 1000 * rank + int(time.time()))
+    x_val = validation_set(Path(args.valid_dir), args.valid_crop) if rank == 0 and args.valid_dir else None
+    model, opt_state, step = build_model(args, sampler, device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    gain_params = list(model.gains.parameters())
+    other = [p for n, p in model.named_parameters() if not n.startswith("gains.")]
+    optimizer = torch.optim.Adam([{"params": other, "lr_scale": 1.0}, {"params": gain_params, "lr_scale": 10.0}], lr=args.lr)
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    lambdas = torch.tensor(model.cfg.lambdas, device=device)
+
+    ckpt_path = out_dir / "checkpoint.pt"
+    log_path = out_dir / "log.csv"
+    log_file = open(log_path, "a", newline="") if rank == 0 else None
+    log = csv.writer(log_file) if log_file else None
+    if log and log_path.stat().st_size == 0:
+        log.writerow(["step", "time_s", "lr", "loss", "bpp", "psnr"] + [f"bpp_{n}" for n in LATENT_NAMES])
+    start = time.time()
+    last_ckpt = start
+    end_step = step + args.steps if args.steps else math.inf
+    bar = tqdm(disable=rank != 0, initial=step, total=None if math.isinf(end_step) else end_step, dynamic_ncols=True)
+    while step < end_step and (args.minutes is None or time.time() - start < 60 * args.minutes):
+        lr = learning_rate(step, args.lr, args.milestones, args.gamma)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["lr_scale"]
+        x = sampler.batch(args.batch).to(device)
+        if device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        anchor = torch.randint(0, model.anchors, (x.shape[0],), device=device)
+        with autocast_context(device, not args.fp32):
+            out = net(x, anchor.float())
+        r = rd_loss(out, x, lambdas[anchor])
+        optimizer.zero_grad(set_to_none=True)
+        r["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{r['loss'].item():.3f}", bpp=f"{r['bpp'].item():.3f}", psnr=f"{r['psnr'].item():.2f}")
+        if log and step % args.log_every == 0:
+            per_latent = [float(-torch.log2(out["likelihoods"][n].detach().float()).sum() / (x.shape[0] * x.shape[2] * x.shape[3])) for n in LATENT_NAMES]
+            log.writerow([step, round(time.time() - start, 1), lr, r["loss"].item(), r["bpp"].item(), r["psnr"].item()] + per_latent)
+            log_file.flush()
+            if x_val is not None and step % args.valid_every == 0:
+                valid = validate(model, x_val, device)
+                tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in valid.items()))
+                with open(out_dir / "valid.csv", "a") as f:
+                    f.write(",".join([str(step)] + [f"{k}={v:.4f}" for k, v in valid.items()]) + "\n")
+        if rank == 0 and time.time() - last_ckpt > 60 * args.checkpoint_minutes:
+            save_checkpoint(ckpt_path, model, optimizer, step, args)
+            last_ckpt = time.time()
+    bar.close()
+    if rank == 0:
+        save_checkpoint(ckpt_path, model, optimizer, step, args)
+        if log_file:
+            log_file.close()
+    if distributed:
+        dist.destroy_process_group()
+    return ckpt_path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="lite", help="model size: paper, lite or tiny")
+    p.add_argument("--out", required=True, help="folder for checkpoint.pt, checkpoint.safetensors and log.csv")
+    p.add_argument("--train-dirs", nargs="+", type=Path, default=DEFAULT_TRAIN)
+    p.add_argument("--valid-dir", type=Path, default=DEFAULT_VALID, help="held-out folder ('' to skip)")
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--valid-crop", type=int, default=256)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=None, help="stop after this many more steps")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--milestones", type=int, nargs="*", default=[], help="steps where lr is multiplied by --gamma")
+    p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--clip", type=float, default=1.0, help="gradient clipping max-norm")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--valid-every", type=int, default=2000, help="validate every N steps (multiple of --log-every)")
+    p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt (full state) or .safetensors (weights only)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--fp32", action="store_true", help="disable bf16/AMP autocast")
+    p.add_argument("--seed", type=int, default=0)

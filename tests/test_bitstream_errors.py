@@ -1,0 +1,88 @@
+"""Every malformed file gives BitstreamError, quickly, and nothing else."""
+
+from __future__ import annotations
+
+import random
+import struct
+import time
+import zlib
+
+import pytest
+
+import msinn
+from msinn import BitstreamError
+from msinn.bitstream import Header, pack, unpack
+
+
+@pytest.fixture(scope="module")
+def valid_file(tiny_codec, small_image) -> bytes:
+    return tiny_codec.compress(small_image.crop((0, 0, 40, 24)), 0.0)
+
+
+def _fails_fast(codec: msinn.Codec, data: bytes) -> None:
+    start = time.perf_counter()
+    with pytest.raises(BitstreamError):
+        codec.decompress(data)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_every_truncation_raises_bitstream_error(tiny_codec, valid_file):
+    for n in range(len(valid_file)):
+        with pytest.raises(BitstreamError):
+            tiny_codec.decompress(valid_file[:n])
+
+
+def test_random_byte_flips_raise_bitstream_error(tiny_codec, valid_file):
+    rng = random.Random(0)
+    for _ in range(200):
+        data = bytearray(valid_file)
+        i = rng.randrange(len(data))
+        data[i] ^= 1 << rng.randrange(8)
+        _fails_fast(tiny_codec, bytes(data))
+
+
+def test_random_garbage_raises_bitstream_error(tiny_codec):
+    rng = random.Random(1)
+    for n in [0, 1, 10, 45, 46, 100, 5000]:
+        _fails_fast(tiny_codec, bytes(rng.randrange(256) for _ in range(n)))
+    _fails_fast(tiny_codec, b"MSNN" + bytes(rng.randrange(256) for _ in range(200)))
+
+
+def _with_valid_crc(body: bytes) -> bytes:
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def test_header_claiming_huge_image_is_refused_before_allocation(tiny_codec, valid_file):
+    body = bytearray(valid_file[:-4])
+    struct.pack_into(">II", body, 14, 10**6, 10**6)
+    _fails_fast(tiny_codec, _with_valid_crc(bytes(body)))
+
+
+def test_unknown_version_and_wrong_stream_lengths_are_refused(tiny_codec, valid_file):
+    body = bytearray(valid_file[:-4])
+    body[4] = 9
+    with pytest.raises(BitstreamError, match="version 9"):
+        tiny_codec.decompress(_with_valid_crc(bytes(body)))
+    body = bytearray(valid_file[:-4])
+    struct.pack_into(">I", body, 26, 10**8)
+    with pytest.raises(BitstreamError, match="lengths"):
+        tiny_codec.decompress(_with_valid_crc(bytes(body)))
+
+
+def test_file_from_other_weights_is_refused_with_clear_message(tiny_codec, valid_file):
+    header, streams = unpack(valid_file)
+    foreign = pack(Header(b"\x00" * 8, header.height, header.width, header.rate), streams)
+    with pytest.raises(BitstreamError, match="encoded with weights 0000000000000000"):
+        tiny_codec.decompress(foreign)
+
+
+def test_rate_outside_model_range_is_refused(tiny_codec, valid_file):
+    header, streams = unpack(valid_file)
+    data = pack(Header(header.model_id, header.height, header.width, 99.0), streams)
+    with pytest.raises(BitstreamError, match="outside"):
+        tiny_codec.decompress(data)
+
+
+def test_non_bytes_input_is_refused(tiny_codec):
+    with pytest.raises(BitstreamError, match="expected bytes"):
+        tiny_codec.decompress("not bytes")

@@ -1,0 +1,42 @@
+"""python -m msinn compress / decompress / info, and how bad input is reported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from msinn.__main__ import main
+
+
+def test_compress_info_decompress_round_trip(tiny_weights, tmp_path, small_image, capsys):
+    src, msn, out = tmp_path / "in.png", tmp_path / "a.msn", tmp_path / "out.png"
+    small_image.save(src)
+    assert main(["compress", str(src), str(msn), "--rate", "1.5", "--model", str(tiny_weights)]) == 0
+    assert main(["info", str(msn)]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    w, h = small_image.size
+    assert (info["width"], info["height"], info["rate"]) == (w, h, 1.5)
+    assert info["bytes"] == msn.stat().st_size and info["bpp"] == 8 * info["bytes"] / (w * h)
+    assert main(["decompress", str(msn), str(out), "--model", str(tiny_weights)]) == 0
+    assert Image.open(out).size == small_image.size
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "msinn", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_bad_input_exits_nonzero_with_one_line_and_no_traceback(tiny_weights, tmp_path):
+    garbage = tmp_path / "g.msn"
+    garbage.write_bytes(b"\x00" * 100)
+    for args in [
+        ["decompress", str(garbage), str(tmp_path / "o.png"), "--model", str(tiny_weights)],
+        ["info", str(tmp_path / "missing.msn")],
+        ["compress", str(garbage), str(tmp_path / "o.msn"), "--rate", "1", "--model", str(tiny_weights)],
+        ["compress", str(garbage), str(tmp_path / "o.msn"), "--rate", "1", "--model", "nope"],
+    ]:
+        r = _run(*args)
+        assert r.returncode == 2, args
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
