@@ -4,6 +4,7 @@
     python -m msinn decompress IN.msn OUT.png [--model NAME_OR_PATH]
     python -m msinn info IN.msn
     python -m msinn train ...      (see msinn/train.py)
+    python -m msinn evaluate DIR --out results.json [--rates ...] [--plot rd.png]
 
 Bad input exits with status 2 and one line on stderr.
 """
@@ -58,6 +59,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     train(args)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import run
+
+    run(args)
+
+
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -66,6 +73,7 @@ def _read(path: str) -> bytes:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .evaluate import add_arguments as add_evaluate_arguments
     from .train import add_arguments as add_train_arguments
 
     parser = argparse.ArgumentParser(prog="python -m msinn", description="MSINN learned image codec")
@@ -87,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (see msinn/train.py)")
     add_train_arguments(p)
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("evaluate", help="rate–distortion of a folder with real bitstreams")
+    add_evaluate_arguments(p)
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

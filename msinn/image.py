@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
 MAX_SIDE = 16384  # pixels per side, for encoding and in the bitstream header
 MAX_PIXELS = 1 << 26  # 64 megapixels (67,108,864)
 

@@ -32,14 +32,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .config import LATENT_NAMES, get_config
-from .image import load_image, to_tensor
+from .image import IMAGE_SUFFIXES, load_image, to_tensor
 from .model import MSINN
 from .weights import load_weights, save_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 DEFAULT_TRAIN = [SHARED / "cid22" / "training", SHARED / "bsds500"]
 DEFAULT_VALID = SHARED / "cid22" / "validation"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 # -- data -------------------------------------------------------------------------------
@@ -149,9 +148,17 @@ def save_checkpoint(path: Path, model: MSINN, optimizer: torch.optim.Optimizer, 
     """Atomically write everything --resume needs, and export the weights beside it."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "config": model.cfg.to_dict(), "args": vars(args)}, tmp)  # fmt: skip
+                "config": model.cfg.to_dict(), "args": _plain(vars(args))}, tmp)  # fmt: skip
     os.replace(tmp, path)
     save_weights(model, path.with_suffix(".safetensors"), step=step)
+
+
+def _plain(args: dict) -> dict:
+    """Arguments as plain values (no paths or functions) so checkpoints load anywhere."""
+    def conv(v):
+        return [conv(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v
+
+    return {k: conv(v) for k, v in args.items() if not callable(v)}
 
 
 def build_model(args: argparse.Namespace, sampler: CropSampler, device: torch.device) -> tuple[MSINN, dict | None, int]:
@@ -253,7 +260,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="lite", help="model size: paper, lite or tiny")
     p.add_argument("--out", required=True, help="folder for checkpoint.pt, checkpoint.safetensors and log.csv")
     p.add_argument("--train-dirs", nargs="+", type=Path, default=DEFAULT_TRAIN)
-    p.add_argument("--valid-dir", type=Path, default=DEFAULT_VALID, help="held-out folder ('' to skip)")
+    p.add_argument("--valid-dir", default=str(DEFAULT_VALID), help="held-out folder ('' to skip validation)")
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--valid-crop", type=int, default=256)
     p.add_argument("--batch", type=int, default=8)

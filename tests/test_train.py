@@ -1,0 +1,45 @@
+"""Training: a few steps run, checkpoint, resume, and run under torchrun with 2 processes."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import torch
+
+from conftest import ASSETS
+from msinn.__main__ import main
+from msinn.train import learning_rate
+from msinn.weights import load_weights
+
+TINY = ["--config", "tiny", "--crop", "64", "--batch", "2", "--train-dirs", str(ASSETS), "--log-every", "1"]
+
+
+def test_learning_rate_is_a_step_function_of_the_step():
+    assert learning_rate(0, 1e-3, [10, 20], 0.1) == 1e-3
+    assert learning_rate(10, 1e-3, [10, 20], 0.1) == 1e-3 * 0.1
+    assert abs(learning_rate(25, 1e-3, [10, 20], 0.1) - 1e-5) < 1e-12
+
+
+def test_train_checkpoints_logs_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", *TINY, "--out", str(out), "--valid-dir", str(ASSETS), "--valid-crop", "64", "--valid-every", "3"]
+    assert main([*args, "--steps", "3"]) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 3 and ckpt["config"]["name"] == "tiny"
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "3"] and float(rows[-1]["bpp"]) > 0
+    assert (out / "valid.csv").read_text().startswith("3,val_bpp_0=")
+    assert main([*args, "--steps", "2", "--resume", str(out / "checkpoint.pt")]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 5
+    model, _, meta = load_weights(out / "checkpoint.safetensors")
+    assert meta["step"] == "5" and model.cfg.name == "tiny"
+
+
+def test_train_runs_distributed_with_two_cpu_processes(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "msinn", "train", *TINY, "--out", str(out), "--valid-dir", "", "--steps", "2", "--device", "cpu"]  # fmt: skip
+    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
