@@ -1,6 +1,6 @@
 """Encode/decode speed of MSINN against CompressAI's mbt2018-mean, measured in one run.
 
-    python benchmarks/codec_speed.py [--image kodim01.png] [--repeat 3]
+    python -m benchmarks.codec_speed [--image kodim01.png] [--repeat 3]
 
 Times the shipped ``lite`` weights at three rates and CompressAI's mbt2018-mean (random
 weights; its speed does not depend on training, only on the quality's channel counts) on the

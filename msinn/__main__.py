@@ -5,6 +5,7 @@
     python -m msinn info IN.msn
     python -m msinn train ...      (see msinn/train.py)
     python -m msinn evaluate DIR --out results.json [--rates ...] [--plot rd.png]
+    python -m msinn compare IMAGE --bpp B [--codecs vvc,hevc,...] [--json]
 
 Bad input exits with status 2 and one line on stderr.
 """
@@ -65,6 +66,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     run(args)
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .compare import run
+
+    run(args)
+
+
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -73,6 +80,7 @@ def _read(path: str) -> bytes:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .compare import add_arguments as add_compare_arguments
     from .evaluate import add_arguments as add_evaluate_arguments
     from .train import add_arguments as add_train_arguments
 
@@ -98,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="rate–distortion of a folder with real bitstreams")
     add_evaluate_arguments(p)
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("compare", help="MSINN and classic codecs on one image at the same bpp")
+    add_compare_arguments(p)
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

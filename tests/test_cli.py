@@ -40,3 +40,25 @@ def test_bad_input_exits_nonzero_with_one_line_and_no_traceback(tiny_weights, tm
         r = _run(*args)
         assert r.returncode == 2, args
         assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_compare_json_lists_msinn_and_each_codec_near_the_target(tiny_weights, tmp_path, small_image, capsys):
+    src = tmp_path / "in.png"
+    small_image.save(src)
+    assert main(["compare", str(src), "--bpp", "1.0", "--codecs", "webp,jpeg", "--model", str(tiny_weights), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["codec"] for r in rows] == ["msinn", "webp", "jpeg"]
+    for r in rows:
+        assert {"codec", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"} <= set(r)
+        assert r["within_tolerance"] == (abs(r["bpp"] - 1.0) <= 0.15)
+
+
+def test_evaluate_writes_compressai_json_from_real_files(tiny_weights, tmp_path, small_image):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    small_image.save(folder / "a.png")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(folder), "--out", str(out), "--rates", "0", "2", "--model", str(tiny_weights)]) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time", "rate"}
+    assert doc["results"]["rate"] == [0.0, 2.0] and doc["results"]["bpp"][0] < doc["results"]["bpp"][1]
