@@ -19,7 +19,16 @@ import torch
 from msinn.config import get_config
 from msinn.metrics import bd_rate
 from msinn.model import MSINN
-from msinn.train import DEFAULT_TRAIN, DEFAULT_VALID, CropSampler, autocast_context, image_files, rd_loss, validate, validation_set
+from msinn.train import (
+    DEFAULT_TRAIN,
+    DEFAULT_VALID,
+    CropSampler,
+    autocast_context,
+    image_files,
+    rd_loss,
+    validate,
+    validation_set,
+)
 
 
 def run(init: str, steps: int, every: int, x_val: torch.Tensor, files: list) -> list[tuple[int, dict]]:
@@ -63,10 +72,10 @@ def main() -> None:
     x_val = validation_set(DEFAULT_VALID, 256)
     files = image_files(DEFAULT_TRAIN)
     runs = {init: run(init, args.steps, args.every, x_val, files) for init in ("haar", "orthogonal")}
-    for (step, haar), (_, orth) in zip(runs["haar"], runs["orthogonal"]):
+    for (step, haar), (_, orth) in zip(runs["haar"], runs["orthogonal"], strict=False):
         (hb, hp), (ob, op) = curve(haar), curve(orth)
         pts = " | ".join(f"a{a}: haar {b1:.3f} bpp {p1:.2f} dB, orth {b2:.3f} bpp {p2:.2f} dB"
-                         for a, b1, p1, b2, p2 in zip((0, 4, 7, 11), hb, hp, ob, op))  # fmt: skip
+                         for a, b1, p1, b2, p2 in zip((0, 4, 7, 11), hb, hp, ob, op, strict=False))  # fmt: skip
         try:
             bd = f"{bd_rate(ob, op, hb, hp):+.1f}%"
         except ValueError:

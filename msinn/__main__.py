@@ -49,7 +49,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         "model_id": header.model_id.hex(),
         "bytes": len(data),
         "bpp": header.bpp(len(data)),
-        "stream_bytes": dict(zip(("y5", "y4", "y3", "y2", "y1"), map(len, streams))),
+        "stream_bytes": dict(zip(("y5", "y4", "y3", "y2", "y1"), map(len, streams), strict=False)),
     }
     print(json.dumps(info, indent=2))
 

@@ -115,11 +115,11 @@ class Codec:
             image=to_image(crop(out["x_hat"], height, width)),
             rate=rate,
             encode_s=elapsed,
-            stream_bytes={n: len(s) for n, s in zip(LATENT_NAMES, out["strings"])},
+            stream_bytes={n: len(s) for n, s in zip(LATENT_NAMES, out["strings"], strict=False)},
         )
         if details:
-            enc.bits = {n: b[0].cpu().numpy() for n, b in zip(LATENT_NAMES, out["bits"])}
-            enc.symbols = {n: s[0].cpu().numpy() for n, s in zip(LATENT_NAMES, out["symbols"])}
+            enc.bits = {n: b[0].cpu().numpy() for n, b in zip(LATENT_NAMES, out["bits"], strict=False)}
+            enc.symbols = {n: s[0].cpu().numpy() for n, s in zip(LATENT_NAMES, out["symbols"], strict=False)}
         return enc
 
     def compress(self, image: Image.Image | str | Path, rate: float) -> bytes:

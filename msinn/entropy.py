@@ -67,7 +67,7 @@ def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = F
     """``layers`` 3x3 convs c_in → hidden → … → c_out with GELU between; masked: A then B."""
     widths = [c_in] + [hidden] * (layers - 1) + [c_out]
     mods: list[nn.Module] = []
-    for n, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for n, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=False)):
         mods.append(MaskedConv2d(a, b, "A" if n == 0 else "B") if masked else nn.Conv2d(a, b, 3, padding=1))
         if n < layers - 1:
             mods.append(nn.GELU())

@@ -48,7 +48,7 @@ def evaluate_msinn(codec, paths: list[Path], rates: list[float]) -> tuple[dict, 
 
 def monotonic_report(rates: list[float], per_image: dict) -> str:
     """Which images' bpp does not rise strictly with the rate index."""
-    bad = [n for n, r in per_image.items() if any(b <= a for a, b in zip(r["bpp"], r["bpp"][1:]))]
+    bad = [n for n, r in per_image.items() if any(b <= a for a, b in zip(r["bpp"], r["bpp"][1:], strict=False))]
     return f"bpp rises with rate on {len(per_image) - len(bad)}/{len(per_image)} images" + (f"; not on {bad}" if bad else "")
 
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
     doc = json.loads(Path(args.out).read_text())
     doc["per_image"] = per_image
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
-    for r in zip(*(results[k] for k in KEYS)):
+    for r in zip(*(results[k] for k in KEYS), strict=False):
         print("  bpp {:.4f}  PSNR {:.2f} dB  MS-SSIM {:.4f}  enc {:.3f} s  dec {:.3f} s".format(*r))
     print("BD-rate vs Kodak references (negative = fewer bits than the reference):")
     for key, value in bd_table(results).items():

@@ -188,7 +188,7 @@ class MultiScaleINN(nn.Module):
         super().__init__()
         self.levels = nn.ModuleList()
         channels = 3
-        for level, (depth, hidden) in enumerate(zip(cfg.depths, cfg.inn_hidden)):
+        for level, (depth, hidden) in enumerate(zip(cfg.depths, cfg.inn_hidden, strict=False)):
             channels *= 4  # squeeze
             units = nn.ModuleList(InvertibleUnit(channels, hidden) for _ in range(depth))
             if cfg.init == "haar":

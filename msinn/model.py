@@ -61,7 +61,7 @@ class MSINN(nn.Module):
                 cumulative = cumulative * unit.actnorm.logs.mean().exp()
             level_scale.append(cumulative)
         per_slice = [level_scale[3], level_scale[3], level_scale[2], level_scale[1], level_scale[0]]
-        latent_scale = torch.cat([s.expand(c) for s, c in zip(per_slice, LATENT_CHANNELS)])
+        latent_scale = torch.cat([s.expand(c) for s, c in zip(per_slice, LATENT_CHANNELS, strict=False)])
         steps = geometric_steps(*self.cfg.init_step, self.cfg.anchors)
         self.gains.init_ladder(steps, latent_scale)
 
@@ -95,7 +95,7 @@ class MSINN(nn.Module):
         """x (B, 3, H, W) in [0, 1], rate (B,) → {"x_hat", "likelihoods": {"y5"…"y1"}}."""
         ys = self.inn.analysis(x)[::-1]  # coding order y5 … y1
         support, likelihoods = None, {}
-        for k, (model, y, gains) in enumerate(zip(self.latent_models, ys, self._slice_gains(rate))):
+        for k, (model, y, gains) in enumerate(zip(self.latent_models, ys, self._slice_gains(rate), strict=False)):
             y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, self.gaussian_conditional)
             support = self._next_support(k, y_hat, support)
         return {"x_hat": self._post(support), "likelihoods": likelihoods}
@@ -107,7 +107,7 @@ class MSINN(nn.Module):
         h, w = shape
         rate_t = torch.tensor([rate], dtype=torch.float32, device=self.gains.log_gain.device)
         support = None
-        for k, (model, gains, coder) in enumerate(zip(self.latent_models, self._slice_gains(rate_t), coders)):
+        for k, (model, gains, coder) in enumerate(zip(self.latent_models, self._slice_gains(rate_t), coders, strict=False)):
             scale = 1 if k < 2 else 2 ** (k - 1)
             latent_shape = (1, LATENT_CHANNELS[k], h * scale, w * scale)
             y_hat = model.code(support, latent_shape, gains, coder)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from .config import LATENT_NAMES, get_config
+from .config import LATENT_NAMES, MSINNConfig, get_config
 from .image import IMAGE_SUFFIXES, load_image, to_tensor
 from .model import MSINN
 from .weights import load_weights, save_weights
@@ -86,13 +86,24 @@ def validation_set(folder: Path, size: int) -> Tensor:
     for f in image_files([folder]):
         x = to_tensor(load_image(f))
         _, _, h, w = x.shape
-        s = min(size, h, w) // 32 * 32
+        s = min(size, h, w)
         top, left = (h - s) // 2, (w - s) // 2
-        crops.append(F.interpolate(x[:, :, top : top + s, left : left + s], size=(size, size)) if s != size else x[:, :, top : top + s, left : left + s])
+        x = x[:, :, top : top + s, left : left + s]
+        crops.append(x if s == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True))
     return torch.cat(crops)
 
 
 # -- pure pieces ------------------------------------------------------------------------
+
+
+def append_csv(path: Path, row: dict) -> None:
+    """Append a row, writing the header first when the file is new."""
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def learning_rate(step: int, base: float, milestones: list[int], gamma: float) -> float:
@@ -168,8 +179,6 @@ def build_model(args: argparse.Namespace, sampler: CropSampler, device: torch.de
         return model.to(device), None, int(meta.get("step", 0))
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
-        from .config import MSINNConfig
-
         model = MSINN(MSINNConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["model"])
         return model.to(device), ckpt["optimizer"], ckpt["step"]
@@ -207,13 +216,7 @@ def train(args: argparse.Namespace) -> Path:
     lambdas = torch.tensor(model.cfg.lambdas, device=device)
 
     ckpt_path = out_dir / "checkpoint.pt"
-    log_path = out_dir / "log.csv"
-    log_file = open(log_path, "a", newline="") if rank == 0 else None
-    log = csv.writer(log_file) if log_file else None
-    if log and log_path.stat().st_size == 0:
-        log.writerow(["step", "time_s", "lr", "loss", "bpp", "psnr"] + [f"bpp_{n}" for n in LATENT_NAMES])
-    start = time.time()
-    last_ckpt = start
+    start = last_ckpt = time.time()
     end_step = step + args.steps if args.steps else math.inf
     bar = tqdm(disable=rank != 0, initial=step, total=None if math.isinf(end_step) else end_step, dynamic_ncols=True)
     while step < end_step and (args.minutes is None or time.time() - start < 60 * args.minutes):
@@ -234,23 +237,22 @@ def train(args: argparse.Namespace) -> Path:
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{r['loss'].item():.3f}", bpp=f"{r['bpp'].item():.3f}", psnr=f"{r['psnr'].item():.2f}")
-        if log and step % args.log_every == 0:
-            per_latent = [float(-torch.log2(out["likelihoods"][n].detach().float()).sum() / (x.shape[0] * x.shape[2] * x.shape[3])) for n in LATENT_NAMES]
-            log.writerow([step, round(time.time() - start, 1), lr, r["loss"].item(), r["bpp"].item(), r["psnr"].item()] + per_latent)
-            log_file.flush()
+        if rank == 0 and step % args.log_every == 0:
+            pixels = x.shape[0] * x.shape[2] * x.shape[3]
+            row = {"step": step, "time_s": round(time.time() - start, 1), "lr": lr}
+            row.update({k: r[k].item() for k in ("loss", "bpp", "psnr")})
+            row.update({f"bpp_{n}": float(-torch.log2(out["likelihoods"][n].detach().float()).sum()) / pixels for n in LATENT_NAMES})
+            append_csv(out_dir / "log.csv", row)
             if x_val is not None and step % args.valid_every == 0:
                 valid = validate(model, x_val, device)
                 tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in valid.items()))
-                with open(out_dir / "valid.csv", "a") as f:
-                    f.write(",".join([str(step)] + [f"{k}={v:.4f}" for k, v in valid.items()]) + "\n")
+                append_csv(out_dir / "valid.csv", {"step": step, **valid})
         if rank == 0 and time.time() - last_ckpt > 60 * args.checkpoint_minutes:
             save_checkpoint(ckpt_path, model, optimizer, step, args)
             last_ckpt = time.time()
     bar.close()
     if rank == 0:
         save_checkpoint(ckpt_path, model, optimizer, step, args)
-        if log_file:
-            log_file.close()
     if distributed:
         dist.destroy_process_group()
     return ckpt_path

@@ -8,8 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-import msinn
-
 ENCODE = """
 import sys, torch, msinn
 torch.set_num_threads(int(sys.argv[1]))
