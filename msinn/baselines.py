@@ -209,9 +209,9 @@ class FFmpegCodec(ClassicCodec):
             return width + width % 2, height + height % 2
         return width, height
 
-    def _yuv_args(self, flt: str) -> list[str]:
-        """Colour conversion filter and stream tags, empty for RGB-coded formats."""
-        return ["-vf", flt, *_YUV_TAGS] if self.pix_fmt.startswith("yuv") else []
+    def _yuv_args(self, *args: str) -> list[str]:
+        """``args`` (colour conversion options) for Y'CbCr formats, else nothing."""
+        return list(args) if self.pix_fmt.startswith("yuv") else []
 
     def compress(self, image: Image.Image, quality: int) -> bytes:
         x = np.asarray(image)
@@ -219,7 +219,8 @@ class FFmpegCodec(ClassicCodec):
         x = np.pad(x, ((0, h - x.shape[0]), (0, w - x.shape[1]), (0, 0)), mode="edge")
         return self._run(
             ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-i", "pipe:0",
-             "-frames:v", "1", *self._yuv_args(_TO_YUV), "-pix_fmt", self.pix_fmt,
+             "-frames:v", "1", *self._yuv_args("-vf", _TO_YUV, *_YUV_TAGS),
+             "-pix_fmt", self.pix_fmt,
              *self.codec_args(quality), "-f", self.muxer, "pipe:1"],
             x.tobytes(),
         )  # fmt: skip
@@ -228,7 +229,7 @@ class FFmpegCodec(ClassicCodec):
         w, h = self._coded_size(*size)
         raw = self._run(
             ["-f", self.demuxer, "-i", "pipe:0", "-frames:v", "1",
-             *self._yuv_args(_FROM_YUV), "-pix_fmt", "rgb24",
+             *self._yuv_args("-vf", _FROM_YUV), "-pix_fmt", "rgb24",
              "-f", "rawvideo", "pipe:1"],
             data,
         )  # fmt: skip

@@ -1,7 +1,11 @@
-"""Shared fixtures: small images and randomly initialised codecs built once per run."""
+"""Shared fixtures: small images, randomly initialised codecs built once per run, and the
+demo app running on a free local port."""
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,8 @@ from msinn.weights import save_weights
 
 ASSETS = Path(__file__).parent / "assets"
 REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no version check calling out
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +52,23 @@ def lite_weights(tmp_path_factory, small_image) -> Path:
 @pytest.fixture(scope="session")
 def tiny_codec(tiny_weights) -> msinn.Codec:
     return msinn.load(tiny_weights, device="cpu")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory) -> Iterator[str]:
+    """The demo app (app.py's ``demo``, weights from MSINN_WEIGHTS or the shipped ones)
+    served on 127.0.0.1 at a free port for one test module; closed afterwards."""
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio")))
+    import app
+
+    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield url
+    finally:
+        app.demo.close()

@@ -1,0 +1,56 @@
+"""The app's public API, ``/compress``, called through gradio_client on a running app."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from msinn.image import load_image
+from msinn.metrics import ms_ssim, psnr
+
+from conftest import ASSETS
+
+IMAGE = ASSETS / "kodim23_160x104.png"
+
+
+@pytest.fixture(scope="module")
+def client(app_url) -> Client:
+    return Client(app_url, analytics_enabled=False, verbose=False)
+
+
+@pytest.mark.parametrize("rate", [1.0, 6.3])
+def test_compress_returns_the_library_png_and_numbers(client, rate):
+    import app
+
+    png_path, stats = client.predict(handle_file(IMAGE), rate, api_name="/compress")
+    image = load_image(IMAGE)
+    enc = app.codec.encode(image, rate)
+    with Image.open(png_path) as png:
+        assert png.format == "PNG"
+        returned = png.convert("RGB")
+    assert returned.tobytes() == enc.image.tobytes()
+    assert stats == {
+        "bpp": enc.bpp,
+        "psnr": pytest.approx(psnr(image, enc.image), abs=1e-9),
+        "ms_ssim": pytest.approx(ms_ssim(image, enc.image), abs=1e-6),
+        "bytes": len(enc.data),
+    }
+    assert psnr(image, returned) == pytest.approx(stats["psnr"], abs=1e-9)
+
+
+def test_rate_outside_range_gives_a_readable_error(client):
+    with pytest.raises(AppError, match="greater than maximum value"):
+        client.predict(handle_file(IMAGE), 99.0, api_name="/compress")
+
+
+def test_unreadable_file_gives_a_readable_error(client, tmp_path):
+    bad = tmp_path / "not-an-image.png"
+    bad.write_bytes(b"this is not a PNG")
+    with pytest.raises(AppError, match="cannot be read as an image"):
+        client.predict(handle_file(bad), 3.0, api_name="/compress")
+
+
+def test_only_compress_is_public(client):
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/compress"]
