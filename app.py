@@ -23,10 +23,12 @@ reconstruction as PNG, stats {bpp, psnr, ms_ssim, bytes}):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,9 +40,9 @@ from PIL import Image
 
 import msinn
 from msinn import plots
-from msinn.baselines import CODECS, get_codec
+from msinn.baselines import CODECS, BaselineError, get_codec
 from msinn.metrics import kodak_references
-from msinn.session import ImageSession, Result, rate_key
+from msinn.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, ImageSession, Result
 
 matplotlib.use("Agg")
 torch.set_num_threads(int(os.environ.get("MSINN_THREADS", "1")))
@@ -65,8 +67,8 @@ A multi-scale invertible network (after MSINN-VRLIC, Tu et al., IEEE TMM 2025, a
 **rate** in [{RATE_MIN:g}, {RATE_MAX:g}] with one set of weights (`{codec.name}`, on {codec.device.type.upper()}).
 Upload or paste an image (or pick an example), then drag the rate slider: while dragging
 you see the nearest result computed so far, on release the exact one; every number
-below is measured on the real `.msn` file. Images above 2048 px per side or 2 MP are
-downscaled first.
+below is measured on the real `.msn` file. Images above {VIEW_MAX_SIDE} px per side or
+{VIEW_MAX_PIXELS / 1e6:g} MP are downscaled first.
 """
 
 API_DOC = """
@@ -81,16 +83,22 @@ png_path, stats = client.predict(handle_file("photo.png"), 5.5, api_name="/compr
 """
 
 
-class ImageInput(gr.Image):
-    """``gr.Image`` whose unreadable uploads end in a readable error, not a traceback."""
+def _readable_upload_errors(preprocess: Callable) -> Callable:
+    """Wrap an image input's preprocess: a file Pillow cannot read (or only partly: the
+    pixels are loaded here) ends in a message, not a traceback. (A gr.Image subclass would
+    do the same, but gradio writes a .pyi stub next to the module of every component class.)"""
 
-    is_template = True  # rendered by gr.Image's frontend
-
-    def preprocess(self, payload):
+    @functools.wraps(preprocess)
+    def checked(payload):
         try:
-            return super().preprocess(payload)
-        except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors for bad files
-            raise gr.Error(f"This file cannot be read as an image ({e}). Try a PNG, JPEG or WebP.") from None
+            image = preprocess(payload)
+            if image is not None:
+                image.load()
+            return image
+        except (OSError, ValueError, SyntaxError):  # Pillow's errors for bad files
+            raise gr.Error("This file cannot be read as an image. Try a PNG, JPEG or WebP file.") from None
+
+    return checked
 
 
 @contextmanager
@@ -116,9 +124,35 @@ def _readouts(result: Result, note: str) -> str:
     )
 
 
-def _view(session: ImageSession, result: Result, note: str = "exact") -> tuple:
-    """reconstruction, before/after pair, readouts."""
-    return result.image, (session.image, result.image), _readouts(result, note)
+def _write_once(path: Path, write: Callable[[Path], None]) -> Path:
+    """Create ``path`` with ``write`` unless it exists; atomically (write, then rename), so
+    a concurrent reader never sees half a file."""
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        partial = path.with_name(f".{threading.get_ident()}-{path.name}")
+        write(partial)
+        partial.replace(path)
+    return path
+
+
+def _png(image: Image.Image, path: Path) -> Path:
+    """``image`` as a PNG file (fast zlib level: outputs are sent as files, not re-encoded)."""
+    return _write_once(path, lambda p: image.save(p, format="PNG", compress_level=1))
+
+
+def _files(result: Result) -> tuple[Path, Path]:
+    """The .msn file and the PNG of its reconstruction, in a folder named by the file's hash."""
+    folder, name = DOWNLOADS / hashlib.sha256(result.data).hexdigest()[:16], f"msinn-rate{result.rate:.2f}"
+    png = _png(result.image, folder / f"{name}.png")
+    return _write_once(folder / f"{name}.msn", lambda p: p.write_bytes(result.data)), png
+
+
+def _view(session: ImageSession, result: Result, view: dict, note: str = "exact") -> tuple:
+    """reconstruction, before/after pair, readouts; records ``result.rate`` as the shown one."""
+    view["rate"] = result.rate
+    before = _png(session.image, DOWNLOADS / session.id / "input.png")
+    after = _files(result)[1]
+    return after, (before, after), _readouts(result, note)
 
 
 def _zoom(session: ImageSession, result: Result, center: tuple[float, float]) -> tuple[Image.Image, Image.Image]:
@@ -143,43 +177,41 @@ def _rd_figure(session: ImageSession, current: Result | None) -> Figure:
     )
 
 
-def _downloads(result: Result) -> tuple[Path, Path]:
-    """The .msn file and its decoded PNG, written once per file content."""
-    folder = DOWNLOADS / hashlib.sha256(result.data).hexdigest()[:16]
-    msn, png = folder / f"msinn-rate{result.rate:.2f}.msn", folder / f"msinn-rate{result.rate:.2f}-decoded.png"
-    if not png.exists():
-        folder.mkdir(exist_ok=True)
-        msn.write_bytes(result.data)
-        result.image.save(png)
-    return msn, png
+SKIP_VIEW = (gr.skip(),) * 3  # reconstruction, before/after, readouts
+SKIP_DETAILS = (gr.skip(),) * 7  # downloads, latents, heatmaps, RD plot, zoom, version
 
 
-def _complete(session: ImageSession, rate: float, center: tuple[float, float]) -> tuple:
+def _complete(session: ImageSession, rate: float, view: dict) -> tuple:
     """Decode the file at ``rate`` (timed, checked) and draw everything about it:
-    view (3), downloads (2), latents, heatmaps, RD plot, zoom, plotted version."""
+    view (3), downloads (2), latents, heatmaps, RD plot, zoom, plotted version.
+    Given up as soon as the view moves to another rate (dragging the slider meanwhile):
+    the event that moved it shows that rate."""
+    if view["rate"] != rate:
+        return SKIP_VIEW + SKIP_DETAILS
     result = session.exact(rate)
     version = session.version
-    return (
-        *_view(session, result),
-        *_downloads(result),
+    outputs = (
+        *_files(result),
         plots.latent_images(result.encoded),
         plots.bit_heatmaps(result.encoded),
         _rd_figure(session, result),
-        _zoom(session, result, center),
+        _zoom(session, result, view["center"]),
         version,
     )
-
-
-SKIP_DETAILS = (gr.skip(),) * 7  # downloads, latents, heatmaps, RD plot, zoom, version
+    if view["rate"] != rate:
+        return SKIP_VIEW + SKIP_DETAILS
+    return _view(session, result, view) + outputs
 
 
 # Handlers (one per event) ----------------------------------------------------------------
 
 
-def load_image(image: Image.Image | None, old: ImageSession | None, rate: float, center: tuple[float, float]):
+def load_image(image: Image.Image | None, old: ImageSession | None, rate: float, view: dict):
     """New image: analyse it, show the result at the slider's rate, start the grid, then
     decode and draw the details."""
     if image is None:
+        if old is not None:
+            old.close()
         yield None, "", gr.Timer(active=False), None, None, "", None, None, None, None, None, None, -1
         return
     with _user_errors():
@@ -191,59 +223,59 @@ def load_image(image: Image.Image | None, old: ImageSession | None, rate: float,
     notice = f"⚠️ {session.notice}" if session.notice else ""
     if session.notice:
         gr.Warning(session.notice)
-    yield session, notice, gr.Timer(active=True), *_view(session, result), *SKIP_DETAILS
-    yield (gr.skip(),) * 3 + _complete(session, result.rate, center)
+    yield session, notice, gr.Timer(active=True), *_view(session, result, view), *SKIP_DETAILS
+    yield (gr.skip(),) * 3 + _complete(session, result.rate, view)
 
 
-def preview_rate(session: ImageSession | None, rate: float):
+def preview_rate(session: ImageSession | None, rate: float, view: dict):
     """While dragging: the cached result nearest to ``rate`` (no coding)."""
     result = session and (session.cached(rate) or session.nearest(rate))
     if result is None:
-        return gr.skip(), gr.skip(), gr.skip()
-    if result.rate == rate_key(rate):
-        return _view(session, result)
-    return _view(session, result, f"preview: nearest computed rate (release the slider to code {rate:.2f})")
+        return SKIP_VIEW
+    if result.rate == session.codec.check_rate(rate):
+        return _view(session, result, view)
+    return _view(session, result, view, f"preview: nearest computed rate (release the slider to code {rate:.2f})")
 
 
-def compress_at_rate(session: ImageSession | None, rate: float, center: tuple[float, float]):
+def compress_at_rate(session: ImageSession | None, rate: float, view: dict):
     """Slider released: code at exactly ``rate``, show it, then decode and draw details."""
     if session is None:
         return
     with _user_errors():
         result = session.encode(rate, details=True)
-    yield *_view(session, result), *SKIP_DETAILS
-    yield _complete(session, result.rate, center)
+    yield *_view(session, result, view), *SKIP_DETAILS
+    yield _complete(session, result.rate, view)
 
 
-def find_rate_for_bpp(session: ImageSession | None, target_bpp: float | None, center: tuple[float, float]):
+def find_rate_for_bpp(session: ImageSession | None, target_bpp: float | None, view: dict):
     """Bisect the rate on real file sizes to the target bpp; move the slider there."""
     if session is None:
         raise gr.Error("Upload an image first.")
     with _user_errors():
         result = session.find_rate_for_bpp(target_bpp if target_bpp is not None else float("nan"))
     note = f"closest to the target {target_bpp:g} bpp"
-    yield result.rate, *_view(session, result, note), *SKIP_DETAILS
-    yield gr.skip(), *_complete(session, result.rate, center)
+    yield result.rate, *_view(session, result, view, note), *SKIP_DETAILS
+    yield gr.skip(), *_complete(session, result.rate, view)
 
 
-def zoom_at(session: ImageSession | None, rate: float, evt: gr.SelectData):
+def zoom_at(session: ImageSession | None, view: dict, evt: gr.SelectData):
     """Click on the reconstruction: zoom the before/after crop to that point."""
-    result = session and (session.cached(rate) or session.nearest(rate))
-    if result is None:
-        return gr.skip(), gr.skip()
+    result = session and view["rate"] is not None and session.cached(view["rate"])
+    if not result:
+        return gr.skip()
     w, h = session.image.size
-    center = (evt.index[0] / w, evt.index[1] / h)
-    return _zoom(session, result, center), center
+    view["center"] = (evt.index[0] / w, evt.index[1] / h)
+    return _zoom(session, result, view["center"])
 
 
 def _baseline_status(session: ImageSession) -> str:
     names = [c["name"] for c in session.baseline_curves()]
-    failed = [f"{get_codec(k).label}: {msg}" for k, msg in session.baseline_errors.items()]
+    if not (names or session.comparing):
+        return ""
     lines = [f"Classic codecs on this image: {', '.join(names) or 'none yet'}."]
-    if failed:
-        lines.append("Skipped settings — " + "; ".join(failed))
-    if session.busy:
-        lines.append("Still computing in the background…")
+    lines += [f"{get_codec(k).label} skipped a setting: {msg}" for k, msg in session.baseline_errors.items()]
+    if session.comparing:
+        lines.append("Still computing in the background (VVC last)…")
     return "\n\n".join(lines)
 
 
@@ -255,7 +287,7 @@ def compare_with_classic(session: ImageSession | None):
     return _baseline_status(session), gr.Timer(active=True)
 
 
-def refresh_rd_plot(session: ImageSession | None, rate: float, plotted: int):
+def refresh_rd_plot(session: ImageSession | None, view: dict, plotted: int):
     """Timer: redraw the RD plot when the grid or the classic codecs added points."""
     if session is None:
         return gr.skip(), gr.skip(), plotted, gr.Timer(active=False)
@@ -263,15 +295,19 @@ def refresh_rd_plot(session: ImageSession | None, rate: float, plotted: int):
     if session.version == plotted:
         return gr.skip(), _baseline_status(session), plotted, timer
     version = session.version
-    return _rd_figure(session, session.cached(rate)), _baseline_status(session), version, timer
+    current = session.cached(view["rate"]) if view["rate"] is not None else None
+    return _rd_figure(session, current), _baseline_status(session), version, timer
 
 
-def compare_at_matched_bpp(session: ImageSession | None, rate: float, codec_name: str):
+def compare_at_matched_bpp(session: ImageSession | None, view: dict, codec_name: str):
     """The chosen classic codec at the bpp of the shown MSINN result, side by side."""
-    result = session and (session.cached(rate) or session.nearest(rate))
-    if result is None:
+    result = session and view["rate"] is not None and session.cached(view["rate"])
+    if not result:
         raise gr.Error("Upload an image first.")
-    other = session.matched(codec_name, result.bpp)
+    try:
+        other = session.matched(codec_name, result.bpp)
+    except BaselineError as e:
+        raise gr.Error(str(e).splitlines()[0]) from None
     label = get_codec(codec_name).label
     text = (
         f"◀ **{label}**: {other.bpp:.4f} bpp, {other.psnr:.2f} dB, MS-SSIM {other.ms_ssim:.4f} (setting {other.quality})"
@@ -286,7 +322,7 @@ def compress(image: Image.Image | None, rate: float) -> tuple[Image.Image, dict[
     """Public API ``/compress``: code ``image`` at ``rate`` with the loaded model.
 
     The image goes through the library's rule (msinn.image.to_rgb) and the demo's size
-    limit (downscaled above 2048 px per side or 2 MP). Returns the reconstruction (PNG,
+    limit (msinn.session.limit_size: downscaled above 2048 px per side or 2 MP). Returns the reconstruction (PNG,
     bit-identical to what ``Codec.decompress`` gives for the file) and its stats: bpp
     (8 × file bytes / pixels), PSNR (dB) and MS-SSIM against the coded input, bytes.
     """
@@ -306,24 +342,36 @@ def _close_session(session: ImageSession | None) -> None:
 
 with gr.Blocks(title="MSINN image compression") as demo:
     session = gr.State(None, delete_callback=_close_session)
-    zoom_center = gr.State((0.5, 0.5))
+    view = gr.State({"rate": None, "center": (0.5, 0.5)})  # the shown rate, zoom centre; updated in place
     plotted = gr.State(-1)  # session.version the RD plot shows
     timer = gr.Timer(2.0, active=False)
 
     gr.Markdown(DESCRIPTION)
     with gr.Row():
         with gr.Column(scale=1):
-            image_input = ImageInput(type="pil", image_mode=None, sources=["upload", "clipboard"], label="Image", elem_id="image-input")
+            image_input = gr.Image(
+                type="pil", image_mode=None, sources=["upload", "clipboard"], label="Image", elem_id="image-input"
+            )
             notice = gr.Markdown()
-            gr.Examples([[str(p)] for p in EXAMPLES], inputs=image_input, label="Examples (Kodak; CID22 by Cloudinary, CC BY-SA 4.0)")
+            gr.Examples(
+                [[str(p)] for p in EXAMPLES],
+                inputs=image_input,
+                label="Examples (Kodak; CID22 by Cloudinary, CC BY-SA 4.0)",
+            )
         with gr.Column(scale=2):
             with gr.Tabs():
                 with gr.Tab("Reconstruction"):
-                    reconstruction = gr.Image(type="pil", format="png", label="Reconstruction (click to zoom there)", interactive=False)
+                    reconstruction = gr.Image(
+                        type="pil", format="png", label="Reconstruction (click to zoom there)", interactive=False
+                    )
                 with gr.Tab("Before / after"):
-                    before_after = gr.ImageSlider(type="pil", format="png", label="Input ◀ ▶ reconstruction", interactive=False)
+                    before_after = gr.ImageSlider(
+                        type="pil", format="png", label="Input ◀ ▶ reconstruction", interactive=False
+                    )
                 with gr.Tab("Zoom ×4"):
-                    zoom = gr.ImageSlider(type="pil", format="png", label="128-px crop: input ◀ ▶ reconstruction", interactive=False)
+                    zoom = gr.ImageSlider(
+                        type="pil", format="png", label="128-px crop: input ◀ ▶ reconstruction", interactive=False
+                    )
             rate = gr.Slider(RATE_MIN, RATE_MAX, value=DEFAULT_RATE, step=0.05, label="Rate",
                              info="Higher rate: larger file, better quality")  # fmt: skip
             with gr.Row():
@@ -340,19 +388,21 @@ with gr.Blocks(title="MSINN image compression") as demo:
                 classic_button = gr.Button("Compare with classic codecs", scale=1)
                 classic_status = gr.Markdown()
         with gr.Tab("Latents y1…y5"):
-            latents = gr.Gallery(label="RMS over channels of the coded symbols (finest y1 to coarsest y5)", columns=5, height="auto")
+            latents = gr.Gallery(label="RMS over channels of the coded symbols (finest y1 to coarsest y5)", columns=5)
         with gr.Tab("Bit allocation"):
             heatmaps = gr.Plot(format="png", label="Estimated bits per pixel, per latent and in total")
         with gr.Tab("MSINN vs a classic codec"):
             with gr.Row():
-                codec_choice = gr.Dropdown([(get_codec(k).label, k) for k in CODECS], value="webp", label="Classic codec", scale=2)
+                codec_choice = gr.Dropdown(
+                    [(get_codec(k).label, k) for k in CODECS], value="webp", label="Classic codec", scale=2
+                )
                 versus_button = gr.Button("Code it at MSINN's bpp", scale=1)
             versus = gr.ImageSlider(type="pil", format="png", label="Classic codec ◀ ▶ MSINN", interactive=False)
             versus_text = gr.Markdown()
     with gr.Accordion("API: /compress", open=False):
         gr.Markdown(API_DOC)
         with gr.Row():
-            api_image = ImageInput(type="pil", image_mode=None, sources=["upload", "clipboard"], label="Image")
+            api_image = gr.Image(type="pil", image_mode=None, sources=["upload", "clipboard"], label="Image")
             with gr.Column():
                 api_rate = gr.Slider(RATE_MIN, RATE_MAX, value=DEFAULT_RATE, step=0.05, label="API rate")
                 api_button = gr.Button("Compress")
@@ -361,23 +411,29 @@ with gr.Blocks(title="MSINN image compression") as demo:
 
     # Wiring ------------------------------------------------------------------------------
 
-    view = [reconstruction, before_after, readouts]
+    for upload in (image_input, api_image):
+        upload.preprocess = _readable_upload_errors(upload.preprocess)
+    shown = [reconstruction, before_after, readouts]
     details = [download_msn, download_png, latents, heatmaps, rd_plot, zoom, plotted]
+    # Events that code and redraw the view run one at a time, in order (one queue for all
+    # tabs: the model and the CPU are shared anyway); previews and the timer run beside them.
     private = {"api_visibility": "private", "concurrency_limit": 1}
-    image_input.change(load_image, [image_input, session, rate, zoom_center],
-                       [session, notice, timer, *view, *details], **private)  # fmt: skip
-    rate.input(preview_rate, [session, rate], view, show_progress="hidden", trigger_mode="always_last",
+    coding = private | {"concurrency_id": "coding"}
+    image_input.change(load_image, [image_input, session, rate, view],
+                       [session, notice, timer, *shown, *details], **coding)  # fmt: skip
+    rate.input(preview_rate, [session, rate, view], shown, show_progress="hidden", trigger_mode="always_last",
                api_visibility="private", concurrency_limit=None)  # fmt: skip
-    rate.release(compress_at_rate, [session, rate, zoom_center], [*view, *details], show_progress="minimal",
-                 trigger_mode="always_last", **private)  # fmt: skip
-    gr.on([find_button.click, target_bpp.submit], find_rate_for_bpp, [session, target_bpp, zoom_center],
-          [rate, *view, *details], **private)  # fmt: skip
-    reconstruction.select(zoom_at, [session, rate], [zoom, zoom_center], api_visibility="private")
+    rate.release(compress_at_rate, [session, rate, view], [*shown, *details], show_progress="minimal",
+                 trigger_mode="always_last", **coding)  # fmt: skip
+    gr.on([find_button.click, target_bpp.submit], find_rate_for_bpp, [session, target_bpp, view],
+          [rate, *shown, *details], **coding)  # fmt: skip
+    reconstruction.select(zoom_at, [session, view], zoom, api_visibility="private")
     classic_button.click(compare_with_classic, session, [classic_status, timer], api_visibility="private")
-    timer.tick(refresh_rd_plot, [session, rate, plotted], [rd_plot, classic_status, plotted, timer],
+    timer.tick(refresh_rd_plot, [session, view, plotted], [rd_plot, classic_status, plotted, timer],
                show_progress="hidden", **private)  # fmt: skip
-    versus_button.click(compare_at_matched_bpp, [session, rate, codec_choice], [versus, versus_text], **private)
-    api_button.click(compress, [api_image, api_rate], [api_reconstruction, api_stats], api_name="compress", concurrency_limit=1)
+    versus_button.click(compare_at_matched_bpp, [session, view, codec_choice], [versus, versus_text], **coding)
+    api_button.click(compress, [api_image, api_rate], [api_reconstruction, api_stats], api_name="compress",
+                     concurrency_limit=1, concurrency_id="coding")  # fmt: skip
 
 demo.queue(max_size=32, default_concurrency_limit=1)
 

@@ -451,7 +451,7 @@ def at_bpp(
         else:
             b = mid
     reached = bpp(a) <= target_bpp <= bpp(b)
-    if reached:
+    if reached:  # noqa: SIM108 (two cases read better than a nested ternary)
         best = a if target_bpp - bpp(a) <= bpp(b) - target_bpp else b
     else:
         best = a if target_bpp < bpp(a) else b

@@ -79,7 +79,7 @@ class Codec:
     def rate_range(self) -> tuple[float, float]:
         return 0.0, float(self.model.anchors - 1)
 
-    def _check_rate(self, rate: float) -> float:
+    def check_rate(self, rate: float) -> float:
         """Validate and round to float32, the precision stored in the header."""
         lo, hi = self.rate_range
         try:
@@ -103,7 +103,7 @@ class Codec:
     @torch.no_grad()
     def encode(self, image: Image.Image | str | Path | Prepared, rate: float, details: bool = False) -> Encoded:
         """Code at ``rate``; ``details`` adds per-element bits and symbols for each latent."""
-        rate = self._check_rate(rate)
+        rate = self.check_rate(rate)
         prep = image if isinstance(image, Prepared) else self.prepare(image)
         start = time.perf_counter()
         out = self.model.compress_latents(prep.y, rate, record_bits=details)

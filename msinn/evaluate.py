@@ -19,9 +19,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .metrics import bd_rate, kodak_references, ms_ssim, psnr, write_results_json
+from .metrics import REFERENCE_DIR, bd_rate, kodak_references, load_reference, ms_ssim, psnr, write_results_json
 
 KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
+VVENC_KODAK = REFERENCE_DIR.parent / "vvenc_medium_kodak.json"  # our own vvenc run on Kodak
+
+
+def comparison_curves() -> dict[str, dict]:
+    """The published Kodak curves plus our own measured vvenc curve."""
+    curves = kodak_references()
+    if VVENC_KODAK.exists():
+        curves["vvenc (ours)"] = load_reference(VVENC_KODAK)
+    return curves
 
 
 def evaluate_msinn(codec, paths: list[Path], rates: list[float]) -> tuple[dict, dict]:
@@ -55,7 +64,7 @@ def monotonic_report(rates: list[float], per_image: dict) -> str:
 def bd_table(curve: dict) -> dict[str, float]:
     """BD-rate (%) of ``curve`` against each Kodak reference, over the overlapping range."""
     table = {}
-    for key, ref in kodak_references().items():
+    for key, ref in comparison_curves().items():
         try:
             table[key] = bd_rate(ref["results"]["bpp"], ref["results"]["psnr-rgb"], curve["bpp"], curve["psnr-rgb"])
         except ValueError as e:
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace) -> None:
         from .plots import rd_plot
 
         curves = [{"name": ref["name"], "bpp": ref["results"]["bpp"], "psnr": ref["results"]["psnr-rgb"]}
-                  for ref in kodak_references().values()]  # fmt: skip
+                  for ref in comparison_curves().values()]  # fmt: skip
         curves.append({"name": name, "bpp": results["bpp"], "psnr": results["psnr-rgb"]})
         rd_plot(curves, title=f"Rate–distortion on {Path(args.folder).name}").savefig(args.plot, dpi=150, bbox_inches="tight")
 

@@ -226,6 +226,7 @@ def kodak_references() -> dict[str, dict]:
     curves = {
         k: load_reference(REFERENCE_DIR / f) for k, f in KODAK_REFERENCE_FILES.items()
     }
+    curves["invcompress"]["name"] = "InvCompress (published)"  # the file says "Proposed Method"
     curves["msinn-vrlic"] = msinn_published("Kodak", "Ours")
     return curves
 

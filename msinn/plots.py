@@ -48,7 +48,7 @@ def rd_plot(
     (matplotlib ``plot`` keywords; default: a solid line with dots). ``current``: a
     (bpp, psnr) point drawn as a large star on top.
     """
-    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    fig = Figure(figsize=(9.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
     for curve in curves:
         if not curve["bpp"]:
@@ -67,7 +67,7 @@ def rd_plot(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     if ax.lines:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -135,9 +135,9 @@ def bit_heatmaps(enc: Encoded, cmap: str = "inferno", panel_px: int = 384) -> Fi
     grey = _shrink(np.asarray(enc.image.convert("L"), dtype=np.float32), panel_px)
     w, h = enc.image.size
     panel_w = 4.0
-    fig = Figure(figsize=(3 * panel_w, 2 * (panel_w * h / w + 0.5)))
+    fig = Figure(figsize=(3 * panel_w, 2 * (panel_w * h / w + 0.5)), dpi=80)
     fig.subplots_adjust(left=0.01, right=0.94, bottom=0.02, top=0.94, wspace=0.3, hspace=0.15)
-    for ax, name in zip(fig.subplots(2, 3).flat, ("all", *SCALES)):
+    for ax, name in zip(fig.subplots(2, 3).flat, ("all", *SCALES), strict=True):
         bpp = _shrink(maps[name], panel_px)
         ax.imshow(grey, cmap="gray", alpha=0.6)
         im = ax.imshow(bpp, cmap=cmap, alpha=0.65, vmin=0, vmax=np.percentile(bpp, 99.5), interpolation="nearest")

@@ -5,7 +5,7 @@
     session.nearest(4.3)                      # cached result closest to 4.3 (instant)
     session.encode(4.3, details=True)         # encode at exactly 4.3 (+ bits per element)
     session.exact(4.3)                        # … and decode the bytes, timed and checked
-    session.find_rate_for_bpp(0.5)            # bisection on real file sizes
+    session.find_rate_for_bpp(0.5)            # search on real file sizes
     session.rd_curve()                        # this image's rate–PSNR curve from the cache
 
 Model calls from every session go through one gate: a foreground call (a user waiting)
@@ -15,8 +15,10 @@ fills idle time. No gradio here: the app keeps an ``ImageSession`` in ``gr.State
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -104,10 +106,29 @@ class _Gate:
                     self._last_foreground = time.monotonic()
                 self._cond.notify_all()
 
+    def shut(self) -> None:
+        """Wait for the model call in progress, then keep the gate closed for good."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._busy)
+            self._busy = True
+
 
 _GATE = _Gate()
 _LIVE: deque[weakref.ref[ImageSession]] = deque()
 _LIVE_LOCK = threading.Lock()
+_EXITING = threading.Event()
+_BACKGROUND: list[threading.Thread] = []
+
+
+@atexit.register
+def _stop_model_calls() -> None:
+    """At interpreter exit, let background threads finish their current step, wait for a
+    foreground call in progress and admit no more: a thread still inside torch when Python
+    finalises aborts the process ("terminate called without an active exception")."""
+    _EXITING.set()
+    for thread in list(_BACKGROUND):
+        thread.join()
+    _GATE.shut()
 
 
 @dataclass(frozen=True)
@@ -148,11 +169,6 @@ class Result:
         return {"bpp": self.bpp, "psnr": self.psnr, "ms_ssim": self.ms_ssim, "bytes": len(self.data)}
 
 
-def rate_key(rate: float) -> float:
-    """Cache key of a rate: its float32 value, the precision the file header stores."""
-    return float(np.float32(rate))
-
-
 def grid_rates(rate_range: tuple[float, float], step: float = GRID_STEP) -> list[float]:
     """Rates lo, lo + step, …, hi ordered coarse to fine (both ends, then ever finer
     strides), so a partly filled grid already spans the whole range."""
@@ -171,6 +187,7 @@ class ImageSession:
 
     def __init__(self, codec: Codec, image: Image.Image):
         self.codec = codec
+        self.id = uuid.uuid4().hex  # e.g. to name files that belong to this session
         rgb, self.notice = limit_size(to_rgb(image))
         with _GATE.hold(foreground=True):
             self.prep = codec.prepare(rgb)
@@ -191,7 +208,7 @@ class ImageSession:
 
     def _store(self, result: Result) -> Result:
         """Cache ``result``; per-element bits are kept for the latest detailed entry only."""
-        key = rate_key(result.rate)
+        key = result.rate  # already rounded to float32 by the codec, like the header
         with self._lock:
             if result.encoded.bits:
                 for k, r in self._cache.items():
@@ -203,7 +220,7 @@ class ImageSession:
 
     def cached(self, rate: float) -> Result | None:
         with self._lock:
-            return self._cache.get(rate_key(rate))
+            return self._cache.get(self.codec.check_rate(rate))
 
     def nearest(self, rate: float) -> Result | None:
         """The cached result whose rate is closest to ``rate`` (None while the cache is empty)."""
@@ -261,7 +278,8 @@ class ImageSession:
         Starts from the tightest bracket the cache holds and narrows it on real file sizes
         (bpp grows with rate), each step at the rate where log-bpp interpolates to the
         target, kept inside the middle 80 % of the bracket, until a file is within
-        ``rel_tol`` of the target or the bracket is 0.01 wide.
+        ``rel_tol`` of the target or the bracket is 0.01 wide. Rates tried are multiples
+        of 0.001, for a readable slider.
         """
         if not target_bpp > 0:
             raise ValueError(f"target bpp must be a positive number, got {target_bpp!r}")
@@ -274,7 +292,7 @@ class ImageSession:
             if not a.bpp < target_bpp < b.bpp or b.rate - a.rate <= 0.01:
                 break  # the target is outside [bpp(lo), bpp(hi)], or the bracket is closed
             t = np.log(target_bpp / a.bpp) / np.log(b.bpp / a.bpp)
-            r = self.encode(a.rate + (b.rate - a.rate) * float(np.clip(t, 0.1, 0.9)))
+            r = self.encode(round(a.rate + (b.rate - a.rate) * float(np.clip(t, 0.1, 0.9)), 3))
             a, b = (r, b) if r.bpp <= target_bpp else (a, r)
             if abs(r.bpp - target_bpp) <= rel_tol * target_bpp:
                 break
@@ -288,18 +306,29 @@ class ImageSession:
             if name not in self._threads:
                 self._threads[name] = threading.Thread(target=target, args=args, daemon=True)
                 self._threads[name].start()
+                with _LIVE_LOCK:
+                    _BACKGROUND[:] = [t for t in _BACKGROUND if t.is_alive()] + [self._threads[name]]
             return self._threads[name]
+
+    @property
+    def _stopped(self) -> bool:
+        return self._closed.is_set() or _EXITING.is_set()
 
     @property
     def busy(self) -> bool:
         """Whether background work (grid or classic codecs) is still running."""
         return any(t.is_alive() for t in self._threads.values())
 
+    @property
+    def comparing(self) -> bool:
+        """Whether the classic codecs are still being run on this image."""
+        return "baselines" in self._threads and self._threads["baselines"].is_alive()
+
     def fill_grid(self, rates: Iterable[float] | None = None) -> None:
         """Encode at every rate of ``rates`` (default: ``grid_rates``) as background work;
         stops early once the session is closed."""
         for rate in grid_rates(self.codec.rate_range) if rates is None else rates:
-            if self._closed.is_set():
+            if self._stopped:
                 return
             self.encode(rate, foreground=False)
 
@@ -319,7 +348,7 @@ class ImageSession:
         for name, qualities in sweeps.items():
             codec = get_codec(name)
             for quality in qualities:
-                if self._closed.is_set():
+                if self._stopped:
                     return
                 try:
                     with _GATE.hold(foreground=False):

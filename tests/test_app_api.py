@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ASSETS
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from msinn.image import load_image
 from msinn.metrics import ms_ssim, psnr
-
-from conftest import ASSETS
 
 IMAGE = ASSETS / "kodim23_160x104.png"
 
@@ -45,9 +44,10 @@ def test_rate_outside_range_gives_a_readable_error(client):
         client.predict(handle_file(IMAGE), 99.0, api_name="/compress")
 
 
-def test_unreadable_file_gives_a_readable_error(client, tmp_path):
-    bad = tmp_path / "not-an-image.png"
-    bad.write_bytes(b"this is not a PNG")
+@pytest.mark.parametrize("content", ["text", "truncated PNG"])
+def test_unreadable_file_gives_a_readable_error(client, tmp_path, content):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not a PNG" if content == "text" else IMAGE.read_bytes()[:3000])
     with pytest.raises(AppError, match="cannot be read as an image"):
         client.predict(handle_file(bad), 3.0, api_name="/compress")
 
