@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import random
@@ -204,6 +205,8 @@ def train(args: argparse.Namespace) -> Path:
     sampler = CropSampler(image_files(args.train_dirs), args.crop, seed=args.seed + 1000 * rank + int(time.time()))
     x_val = validation_set(Path(args.valid_dir), args.valid_crop) if rank == 0 and args.valid_dir else None
     model, opt_state, step = build_model(args, sampler, device)
+    if args.lambda_scale is not None:  # e.g. to move a resumed model's λ ladder
+        model.cfg = dataclasses.replace(model.cfg, lambda_scale=args.lambda_scale)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     model.train()
@@ -278,4 +281,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt (full state) or .safetensors (weights only)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--fp32", action="store_true", help="disable bf16/AMP autocast")
+    p.add_argument("--lambda-scale", type=float, default=None, help="override the config's λ ladder scale")
     p.add_argument("--seed", type=int, default=0)
