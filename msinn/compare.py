@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from .baselines import CODECS, at_bpp, get_codec
+from .evaluate import measure
 from .image import load_image
-from .metrics import ms_ssim, psnr
 
 TOLERANCE = 0.15
 
@@ -24,15 +23,7 @@ def msinn_at_bpp(image, target_bpp: float, model: str | None = None) -> dict:
 
     codec = load(model)
     rate = codec.rate_for_bpp(image, target_bpp).rate
-    start = time.perf_counter()
-    data = codec.compress(image, rate)
-    encode_s = time.perf_counter() - start
-    start = time.perf_counter()
-    out = codec.decompress(data)
-    decode_s = time.perf_counter() - start
-    w, h = image.size
-    return {"codec": "msinn", "setting": rate, "bpp": 8 * len(data) / (w * h), "psnr": psnr(image, out),
-            "ms_ssim": ms_ssim(image, out), "encode_s": encode_s, "decode_s": decode_s}  # fmt: skip
+    return {"codec": "msinn", "setting": rate, **measure(codec, image, rate)}
 
 
 def compare(image, target_bpp: float, codecs: list[str], model: str | None = None) -> list[dict]:
