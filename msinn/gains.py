@@ -43,6 +43,17 @@ class GainTables(nn.Module):
         self.log_inv_gain.copy_(-log_gain)
         self.log_scale_gain.copy_(log_gain)
 
+    @torch.no_grad()
+    def extend(self, anchors: int) -> None:
+        """Grow to ``anchors`` rows, the new ones copies of the last (the paper's 8 → 12
+        wide-range fine-tune starts this way)."""
+        extra = anchors - self.anchors
+        if extra < 0:
+            raise ValueError(f"cannot shrink gain tables from {self.anchors} to {anchors} anchors")
+        for name in ("log_gain", "log_inv_gain", "log_scale_gain"):
+            table = getattr(self, name)
+            setattr(self, name, nn.Parameter(torch.cat([table, table[-1:].expand(extra, -1)])))
+
     def forward(self, rate: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """rate: (B,) real indices in [0, A−1] → gain, inv_gain, scale_gain, each (B, 138)."""
         if torch.any(rate < 0) or torch.any(rate > self.anchors - 1):

@@ -12,6 +12,10 @@ Single process (CPU uses channels_last + bf16 autocast when the CPU supports bf1
 Several processes (DistributedDataParallel; gloo on CPU, nccl on GPUs)::
 
     torchrun --nproc_per_node 4 -m msinn train --config paper --out runs/paper --crop 256
+
+The paper's wide-range model: train ``paper`` (8 anchors), then fine-tune at 12::
+
+    python -m msinn train --resume runs/paper/checkpoint.pt --extend-anchors 12 --lr 1e-5 --out runs/paper12
 """
 
 from __future__ import annotations
@@ -207,6 +211,10 @@ def train(args: argparse.Namespace) -> Path:
     model, opt_state, step = build_model(args, sampler, device)
     if args.lambda_scale is not None:  # e.g. to move a resumed model's λ ladder
         model.cfg = dataclasses.replace(model.cfg, lambda_scale=args.lambda_scale)
+    if args.extend_anchors and args.extend_anchors != model.anchors:  # e.g. paper 8 → 12
+        model.gains.extend(args.extend_anchors)
+        model.cfg = dataclasses.replace(model.cfg, anchors=args.extend_anchors)
+        opt_state = None  # the gain tables changed shape: start Adam afresh
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     model.train()
@@ -281,5 +289,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt (full state) or .safetensors (weights only)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--fp32", action="store_true", help="disable bf16/AMP autocast")
+    p.add_argument("--extend-anchors", type=int, default=None, help="grow the gain tables to N anchors (copies of the last row)")
     p.add_argument("--lambda-scale", type=float, default=None, help="override the config's λ ladder scale")
     p.add_argument("--seed", type=int, default=0)

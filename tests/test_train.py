@@ -44,3 +44,15 @@ def test_train_runs_distributed_with_two_cpu_processes(tmp_path):
            "-m", "msinn", "train", *TINY, "--out", str(out), "--valid-dir", "", "--steps", "2", "--device", "cpu"]  # fmt: skip
     subprocess.run(cmd, check=True, timeout=300, capture_output=True)
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
+
+
+def test_extending_anchors_copies_the_last_gain_row_and_trains(tmp_path):
+    out = tmp_path / "run"
+    base = ["train", *TINY, "--out", str(out), "--valid-dir", ""]
+    assert main([*base, "--steps", "1"]) == 0
+    before, _, _ = load_weights(out / "checkpoint.safetensors")
+    assert main([*base, "--steps", "1", "--resume", str(out / "checkpoint.pt"), "--extend-anchors", "6", "--lr", "0"]) == 0
+    after, _, _ = load_weights(out / "checkpoint.safetensors")
+    assert after.cfg.anchors == 6 and after.gains.log_gain.shape[0] == 6
+    assert torch.equal(after.gains.log_gain[4], before.gains.log_gain[3])
+    assert torch.equal(after.gains.log_gain[:4], before.gains.log_gain)
