@@ -59,7 +59,6 @@ def random_codec(config: str, image) -> Codec:
     torch.manual_seed(0)
     model = MSINN(get_config(config))
     model.initialise(to_tensor(image)[:, :, :256, :256])
-    model.eval().update()
     return Codec(model, b"\0" * 8, f"{config}-random")
 
 

@@ -17,9 +17,10 @@ from msinn.evaluate import bd_table, comparison_curves
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("results")
-    r = json.load(open(p.parse_args().results))["results"]
+    with open(p.parse_args().results) as f:
+        r = json.load(f)["results"]
     print("| rate | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) |\n|---|---|---|---|---|---|")
-    for row in zip(r["rate"], r["bpp"], r["psnr-rgb"], r["ms-ssim-rgb"], r["encoding_time"], r["decoding_time"]):
+    for row in zip(r["rate"], r["bpp"], r["psnr-rgb"], r["ms-ssim-rgb"], r["encoding_time"], r["decoding_time"], strict=True):
         print("| {:g} | {:.3f} | {:.2f} | {:.4f} | {:.2f} | {:.2f} |".format(*row))
     names = {k: c["name"] for k, c in comparison_curves().items()}
     print("\n| reference | BD-rate of MSINN-lite |\n|---|---|")

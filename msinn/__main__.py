@@ -21,7 +21,7 @@ from pathlib import Path
 def cmd_compress(args: argparse.Namespace) -> None:
     from .codec import load
 
-    codec = load(args.model)
+    codec = load(args.model, args.device)
     enc = codec.encode(args.input, args.rate)
     Path(args.output).write_bytes(enc.data)
     w, h = enc.image.size
@@ -31,8 +31,8 @@ def cmd_compress(args: argparse.Namespace) -> None:
 def cmd_decompress(args: argparse.Namespace) -> None:
     from .codec import load
 
-    codec = load(args.model)
-    image = codec.decompress(_read(args.input))
+    codec = load(args.model, args.device)
+    image = codec.decompress(_read(args.input), max_pixels=args.max_pixels)
     image.save(args.output, format="PNG")
     print(f"{args.output}: {image.size[0]}x{image.size[1]}")
 
@@ -79,7 +79,14 @@ def _read(path: str) -> bytes:
         raise ValueError(f"cannot read {path}: {e.strerror}") from e
 
 
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """--model and --device, for every command that loads the codec."""
+    p.add_argument("--model", default=None, help="weights name in weights/ or a .safetensors path")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present); files decode the same on either")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .codec import DEFAULT_MAX_PIXELS
     from .compare import add_arguments as add_compare_arguments
     from .evaluate import add_arguments as add_evaluate_arguments
     from .train import add_arguments as add_train_arguments
@@ -90,12 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--rate", type=float, required=True, help="rate index in the model's range (0 = lowest rate)")
-    p.add_argument("--model", default=None, help="weights name in weights/ or a .safetensors path")
+    add_model_arguments(p)
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("decompress", help=".msn file → PNG")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--model", default=None, help="weights name in weights/ or a .safetensors path")
+    add_model_arguments(p)
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse files claiming more pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.set_defaults(func=cmd_decompress)
     p = sub.add_parser("info", help="print a .msn header as JSON")
     p.add_argument("input")

@@ -8,10 +8,16 @@
 ``rate`` is the continuous rate index in ``codec.rate_range`` = [0, anchors − 1]; bpp grows
 with it. Images go through :func:`msinn.image.to_rgb`, are padded to a multiple of 32 and
 cropped back after decoding. bpp is always 8·len(file)/(H·W) of the unpadded image.
+
+Precision: the analysis transform (encoder only) runs in float32; everything the decoder
+recomputes (gains, entropy models, LRP, the inverse INN) runs in float64 on encoder and
+decoder alike, which is what lets a file decode identically on another machine, thread count
+or device (``msinn/coding.py``, docs/FORMAT.md).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +30,15 @@ from torch import Tensor
 from . import bitstream
 from .bitstream import BitstreamError, Header
 from .config import LATENT_NAMES
-from .image import check_size, crop, load_image, pad, to_image, to_tensor
+from .image import MAX_PIXELS, check_size, crop, load_image, pad, to_image, to_tensor
 from .model import MSINN
 from .weights import load_weights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "msinn-lite"
+# Decoding work grows with the pixels a header claims (~0.5 s per megapixel for lite on 2 CPU
+# cores); callers serving untrusted files can lower this per call, as with Pillow's limit.
+DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 
 @dataclass
@@ -65,8 +74,12 @@ class Encoded:
 
 
 class Codec:
+    """A loaded model ready for real coding. ``model`` is taken over and converted to
+    float64 for coding; a float32 copy of its INN does the encoder's analysis."""
+
     def __init__(self, model: MSINN, model_id: bytes, name: str, meta: dict | None = None):
-        self.model = model.eval()
+        self.analysis = copy.deepcopy(model.inn).float().eval()
+        self.model = model.double().eval()
         self.model_id = model_id
         self.name = name
         self.meta = meta or {}
@@ -97,24 +110,19 @@ class Codec:
         check_size(*rgb.size)
         start = time.perf_counter()
         x = pad(to_tensor(rgb).to(self.device), MSINN.downsampling_factor)
-        y = self.model.inn.analysis(x)
+        y = self.analysis.analysis(x)
         return Prepared(rgb, x, y, time.perf_counter() - start)
 
     @torch.no_grad()
     def encode(self, image: Image.Image | str | Path | Prepared, rate: float, details: bool = False) -> Encoded:
         """Code at ``rate``; ``details`` adds per-element bits and symbols for each latent."""
-        rate = self.check_rate(rate)
-        prep = image if isinstance(image, Prepared) else self.prepare(image)
-        start = time.perf_counter()
-        out = self.model.compress_latents(prep.y, rate, record_bits=details)
+        prep, out = self._compress(image, rate, details, reconstruct=True)
         width, height = prep.size
-        data = bitstream.pack(Header(self.model_id, height, width, rate), out["strings"])
-        elapsed = time.perf_counter() - start + (0 if isinstance(image, Prepared) else prep.analysis_s)
         enc = Encoded(
-            data=data,
+            data=out["data"],
             image=to_image(crop(out["x_hat"], height, width)),
-            rate=rate,
-            encode_s=elapsed,
+            rate=out["rate"],
+            encode_s=out["encode_s"],
             stream_bytes={n: len(s) for n, s in zip(LATENT_NAMES, out["strings"], strict=False)},
         )
         if details:
@@ -122,9 +130,22 @@ class Codec:
             enc.symbols = {n: s[0].cpu().numpy() for n, s in zip(LATENT_NAMES, out["symbols"], strict=False)}
         return enc
 
-    def compress(self, image: Image.Image | str | Path, rate: float) -> bytes:
-        """Any PIL image (or path) → bytes of the .msn format."""
-        return self.encode(image, rate).data
+    def compress(self, image: Image.Image | str | Path | Prepared, rate: float) -> bytes:
+        """Any PIL image (or path) → bytes of the .msn format (no reconstruction computed)."""
+        return self._compress(image, rate, details=False, reconstruct=False)[1]["data"]
+
+    def _compress(self, image: Image.Image | str | Path | Prepared, rate: float, details: bool, reconstruct: bool) -> tuple[Prepared, dict]:
+        """The model's compress output plus "data" (the file), "rate" and "encode_s"."""
+        rate = self.check_rate(rate)
+        prep = image if isinstance(image, Prepared) else self.prepare(image)
+        start = time.perf_counter()
+        out = self.model.compress_latents(prep.y, rate, record_bits=details, reconstruct=reconstruct)
+        width, height = prep.size
+        header = Header(self.model_id, height, width, rate, tuple(out["checksums"]))
+        out["data"] = bitstream.pack(header, out["strings"])
+        out["rate"] = rate
+        out["encode_s"] = time.perf_counter() - start + (0 if isinstance(image, Prepared) else prep.analysis_s)
+        return prep, out
 
     def analyse(self, image: Image.Image | str | Path | Prepared, rate: float) -> Encoded:
         """Encode with per-element bits and coded symbols of every latent, for display."""
@@ -148,12 +169,17 @@ class Codec:
         return header, streams
 
     @torch.no_grad()
-    def decompress(self, data: bytes) -> Image.Image:
-        """Bytes of the .msn format → RGB PIL image of the original size."""
+    def decompress(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+        """Bytes of the .msn format → RGB PIL image of the original size.
+
+        Raises :class:`BitstreamError` for any file that is invalid, made with other weights,
+        larger than ``max_pixels``, or whose symbols do not decode exactly here."""
         header, streams = self._unpack(data)
+        if header.height * header.width > max_pixels:
+            raise BitstreamError(f"image of {header.width}x{header.height} exceeds the {max_pixels:,} pixel limit of this decoder")
         f = MSINN.downsampling_factor
         shape = (-(-header.height // f) * f // 16, -(-header.width // f) * f // 16)
-        x_hat = self.model.decompress(streams, shape, header.rate)["x_hat"]
+        x_hat = self.model.decompress(streams, list(header.checksums), shape, header.rate)["x_hat"]
         return to_image(crop(x_hat, header.height, header.width))
 
     def rate_for_bpp(self, image: Image.Image | str | Path | Prepared, target_bpp: float, iters: int = 10) -> Encoded:
@@ -194,8 +220,8 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
 def load(name_or_path: str | Path | None = None, device: str | torch.device | None = None) -> Codec:
     """Load a codec: the shipped default model, a name in weights/, or a .safetensors path.
 
-    The device defaults to CUDA when present. Files decode bit-exactly only on the same kind
-    of device that encoded them (the entropy model's arithmetic must match).
+    The device defaults to CUDA when present. Files decode to the same symbols on any device
+    and CPU (docs/FORMAT.md states what is exact and where it was tested).
     """
     path = resolve_weights(name_or_path)
     model, model_id, meta = load_weights(path, device or default_device())

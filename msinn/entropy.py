@@ -24,11 +24,11 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-import torch.nn.functional as F
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
 from .config import MSINNConfig
+from .conv import Conv2d, conv2d
 
 ANCHOR_PARITY = (1, 0, 1, 0, 1)  # per slice (y5, y4, y3, y2, y1): anchors where (i+j)%2 == p
 
@@ -45,7 +45,7 @@ def checkerboard(height: int, width: int, parity: int, device: torch.device) -> 
     return (i + j) % 2 == parity
 
 
-class MaskedConv2d(nn.Conv2d):
+class MaskedConv2d(Conv2d):
     """3x3 conv whose kernel keeps only some taps: "A" the 4 edge neighbours (moves
     information from one checkerboard colour to the other), "B" the centre and the 4
     diagonals (mixes positions of one colour only)."""
@@ -60,7 +60,7 @@ class MaskedConv2d(nn.Conv2d):
         self.register_buffer("mask", torch.tensor(self.MASKS[kind], dtype=torch.float32))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=1)
+        return conv2d(x, self.weight * self.mask, self.bias, padding=1)
 
 
 def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = False) -> nn.Sequential:
@@ -68,7 +68,7 @@ def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = F
     widths = [c_in] + [hidden] * (layers - 1) + [c_out]
     mods: list[nn.Module] = []
     for n, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=False)):
-        mods.append(MaskedConv2d(a, b, "A" if n == 0 else "B") if masked else nn.Conv2d(a, b, 3, padding=1))
+        mods.append(MaskedConv2d(a, b, "A" if n == 0 else "B") if masked else Conv2d(a, b, 3, padding=1))
         if n < layers - 1:
             mods.append(nn.GELU())
     return nn.Sequential(*mods)
@@ -96,11 +96,11 @@ class LatentEntropyModel(nn.Module):
             self.cross_scale = conv_stack(c, hidden, 2 * c, cfg.ctx_layers)
         self.spatial = conv_stack(c, hidden, 2 * c, cfg.spatial_layers, masked=True)
         self.entropy_parameters = nn.Sequential(
-            nn.Conv2d(4 * c, 10 * c // 3, 1),
+            Conv2d(4 * c, 10 * c // 3, 1),
             nn.GELU(),
-            nn.Conv2d(10 * c // 3, 8 * c // 3, 1),
+            Conv2d(10 * c // 3, 8 * c // 3, 1),
             nn.GELU(),
-            nn.Conv2d(8 * c // 3, 2 * c, 1),
+            Conv2d(8 * c // 3, 2 * c, 1),
         )
         with torch.no_grad():  # start σ near the latents' spread instead of at the bound
             self.entropy_parameters[-1].bias[:c].fill_(1.0)
@@ -166,7 +166,7 @@ class LatentEntropyModel(nn.Module):
         bit for bit as long as the arithmetic is deterministic.
         """
         gain, inv_gain, scale_gain = gains
-        like = torch.empty(shape, device=gain.device)
+        like = torch.empty(shape, dtype=gain.dtype, device=gain.device)
         ctx = self._context(support, like)
         anchor = checkerboard(shape[2], shape[3], self.parity, gain.device)
         scales, means = self._params(ctx, torch.zeros_like(ctx))

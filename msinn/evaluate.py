@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
     if args.codec == "msinn":
         from .codec import load
 
-        codec = load(args.model)
+        codec = load(args.model, args.device)
         lo, hi = codec.rate_range
         rates = args.rates if args.rates else [float(r) for r in np.arange(lo, hi + 1e-9, 1.0)]
         results, per_image = evaluate_msinn(codec, paths, rates)
@@ -128,6 +128,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="results JSON (CompressAI schema)")
     p.add_argument("--codec", default="msinn", help="msinn (default) or a classic codec: vvc, hevc, av1, jxl, webp, jpeg2000, jpeg")
     p.add_argument("--model", default=None, help="MSINN weights name or path (default: shipped)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N for MSINN (default: cuda when present)")
     p.add_argument("--rates", type=float, nargs="*", help="MSINN rate indices (default: every anchor)")
     p.add_argument("--qualities", type=int, nargs="*", help="quality settings of a classic codec")
     p.add_argument("--preset", default=None, help="vvenc preset for --codec vvc (default: the codec's)")

@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import MSINNConfig
+from .conv import Conv2d, conv2d
 
 
 def squeeze(x: Tensor) -> Tensor:
@@ -83,19 +83,30 @@ class ActNorm(nn.Module):
 
 
 class InvertibleConv1x1(nn.Module):
-    """Invertible 1x1 convolution with a full C×C matrix (no LU); inverse in float64."""
+    """Invertible 1x1 convolution with a full C×C matrix (no LU); inverse in float64.
+
+    Without autograd the inverse is cached until the weight changes (its version counter
+    moves on every in-place update), so coding does not invert it on every call."""
 
     def __init__(self, channels: int):
         super().__init__()
         w = torch.linalg.qr(torch.randn(channels, channels))[0]
         self.weight = nn.Parameter(w)
+        self._inverse: tuple[tuple, Tensor] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight[:, :, None, None].to(x.dtype))
+        return conv2d(x, self.weight[:, :, None, None].to(x.dtype))
+
+    def _inverse_weight(self) -> Tensor:
+        if torch.is_grad_enabled():
+            return torch.linalg.inv(self.weight.double()).to(self.weight.dtype)
+        key = (self.weight._version, self.weight.dtype, self.weight.device, self.weight.data_ptr())
+        if self._inverse is None or self._inverse[0] != key:
+            self._inverse = key, torch.linalg.inv(self.weight.double()).to(self.weight.dtype)
+        return self._inverse[1]
 
     def inverse(self, y: Tensor) -> Tensor:
-        w_inv = torch.linalg.inv(self.weight.double()).to(self.weight.dtype)
-        return F.conv2d(y, w_inv[:, :, None, None].to(y.dtype))
+        return conv2d(y, self._inverse_weight()[:, :, None, None].to(y.dtype))
 
 
 class CouplingSubnet(nn.Module):
@@ -107,13 +118,13 @@ class CouplingSubnet(nn.Module):
     def __init__(self, c_in: int, hidden: int, c_out: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, hidden, 3, padding=1),
+            Conv2d(c_in, hidden, 3, padding=1),
             nn.LeakyReLU(0.01),
-            nn.Conv2d(hidden, hidden, 3, padding=1),
+            Conv2d(hidden, hidden, 3, padding=1),
             nn.LeakyReLU(0.01),
         )
-        self.skip = nn.Conv2d(c_in, hidden, 1)
-        self.out = nn.Conv2d(hidden, c_out, 1)
+        self.skip = Conv2d(c_in, hidden, 1)
+        self.out = Conv2d(hidden, c_out, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 

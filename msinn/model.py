@@ -10,27 +10,23 @@ Variable-Rate Learned Image Compression", IEEE TMM 2025)::
     x̂ = post_filter(ĥ after y1)
 
 μ and σ of each latent come from ĥ (cross-scale) and its decoded anchors (checkerboard).
-Three methods: ``forward`` (training, likelihoods), ``compress`` and ``decompress``.
+Three methods: ``forward`` (training, likelihoods), ``compress`` and ``decompress``. Real
+coding runs in the model's dtype; :class:`msinn.Codec` makes that float64 (see
+``msinn/coding.py`` for why), training runs in float32.
 """
 
 from __future__ import annotations
 
 import torch
-from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
-from compressai.models.base import get_scale_table
 from torch import Tensor, nn
 
+from .coding import SymbolDecoder, SymbolEncoder
 from .config import LATENT_CHANNELS, LATENT_NAMES, MSINNConfig
 from .entropy import LatentEntropyModel
 from .gains import GainTables, geometric_steps
 from .inn import MultiScaleINN
 from .postfilter import PostFilter
-
-# Gaussian scales tabulated for the rANS coder, log-spaced from 0.11 to 1024 (high-rate gains
-# make residual scales large) at twice CompressAI's density: rounding σ up to the next entry
-# costs ~0.5 % instead of ~2 % of the bits at low rates.
-SCALE_TABLE = get_scale_table(0.11, 1024, 151).tolist()
 
 
 class MSINN(nn.Module):
@@ -45,8 +41,7 @@ class MSINN(nn.Module):
         )
         self.gains = GainTables(cfg)
         self.post_filter = PostFilter(cfg.post_filter) if cfg.post_filter else None
-        self.gaussian_conditional = GaussianConditional(None)
-        self._cdf_tables: tuple[list, list, list] | None = None
+        self.gaussian_conditional = GaussianConditional(None)  # training likelihoods only
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -56,7 +51,7 @@ class MSINN(nn.Module):
         then the gain ladder, scaled by how much ActNorm enlarged each latent."""
         self.train()
         self.inn.analysis(x)
-        level_scale, cumulative = [], torch.tensor(1.0)
+        level_scale, cumulative = [], x.new_tensor(1.0)
         for units in self.inn.levels:
             for unit in units:
                 cumulative = cumulative * unit.actnorm.logs.mean().exp()
@@ -65,12 +60,6 @@ class MSINN(nn.Module):
         latent_scale = torch.cat([s.expand(c) for s, c in zip(per_slice, LATENT_CHANNELS, strict=False)])
         steps = geometric_steps(*self.cfg.init_step, self.cfg.anchors)
         self.gains.init_ladder(steps, latent_scale)
-
-    def update(self) -> None:
-        """Tabulate the Gaussian CDFs for the rANS coder; must run before compress/decompress."""
-        self.gaussian_conditional.update_scale_table(SCALE_TABLE, force=True)
-        gc = self.gaussian_conditional
-        self._cdf_tables = (gc._quantized_cdf.tolist(), gc._cdf_length.tolist(), gc._offset.tolist())
 
     @property
     def anchors(self) -> int:
@@ -101,100 +90,51 @@ class MSINN(nn.Module):
             support = self._next_support(k, y_hat, support)
         return {"x_hat": self._post(support), "likelihoods": likelihoods}
 
-    def _code(self, shape: tuple[int, int], rate: float, coders: list) -> Tensor:
-        """The decoding chain run by both compress and decompress; returns x̂ (1, 3, H, W)."""
-        if self._cdf_tables is None:
-            raise RuntimeError("MSINN.update() must run before real coding")
+    def _code(self, shape: tuple[int, int], rate: float, coders: list, reconstruct: bool = True) -> Tensor | None:
+        """The decoding chain run by both compress and decompress; returns x̂ (1, 3, H, W), or
+        None without ``reconstruct`` (the encoder then skips the last synthesis level).
+        Each coder's ``finish()`` runs as soon as its latent is coded: the decoder refuses a
+        stream there, before the finer (costlier) scales."""
         h, w = shape
-        rate_t = torch.tensor([rate], dtype=torch.float32, device=self.gains.log_gain.device)
+        log_gain = self.gains.log_gain
+        rate_t = torch.tensor([rate], dtype=log_gain.dtype, device=log_gain.device)
         support = None
-        for k, (model, gains, coder) in enumerate(zip(self.latent_models, self._slice_gains(rate_t), coders, strict=False)):
+        for k, (model, gains, coder) in enumerate(zip(self.latent_models, self._slice_gains(rate_t), coders, strict=True)):
             scale = 1 if k < 2 else 2 ** (k - 1)
             latent_shape = (1, LATENT_CHANNELS[k], h * scale, w * scale)
             y_hat = model.code(support, latent_shape, gains, coder)
+            coder.finish()
+            if k == len(coders) - 1 and not reconstruct:
+                return None
             support = self._next_support(k, y_hat, support)
         return self._post(support).clamp(0, 1)
 
     @torch.no_grad()
-    def compress(self, x: Tensor, rate: float, record_bits: bool = False) -> dict:
-        """x (1, 3, H, W), H and W multiples of 32 → {"strings": 5 bytes (y5 … y1), "shape":
-        (H/16, W/16), "x_hat": the reconstruction the decoder will compute}; see
-        :meth:`compress_latents` for ``record_bits``."""
-        return self.compress_latents(self.inn.analysis(x), rate, record_bits)
+    def compress(self, x: Tensor, rate: float, record_bits: bool = False, reconstruct: bool = True) -> dict:
+        """x (1, 3, H, W), H and W multiples of 32 → {"strings": 5 bytes (y5 … y1),
+        "checksums": 5 CRC32 of their symbols, "shape": (H/16, W/16), "x_hat": the
+        reconstruction the decoder will compute}; see :meth:`compress_latents`."""
+        return self.compress_latents(self.inn.analysis(x), rate, record_bits, reconstruct)
 
     @torch.no_grad()
-    def compress_latents(self, ys: list[Tensor], rate: float, record_bits: bool = False) -> dict:
-        """Code the analysis [y1 … y5] at ``rate``; with ``record_bits`` also returns
-        "bits" (−log2 p per element) and "symbols" (the coded residuals r̂), y5 … y1."""
-        ys = ys[::-1]
-        coders = [RansSymbolEncoder(self.gaussian_conditional, self._cdf_tables, y, record_bits) for y in ys]
-        shape = tuple(ys[0].shape[2:])
-        x_hat = self._code(shape, rate, coders)
-        out = {"strings": [c.flush() for c in coders], "shape": shape, "x_hat": x_hat}
+    def compress_latents(self, ys: list[Tensor], rate: float, record_bits: bool = False, reconstruct: bool = True) -> dict:
+        """Code the analysis [y1 … y5] (any float dtype; coded in the model's) at ``rate``.
+        ``record_bits`` adds "bits" (−log2 p per element) and "symbols" (the coded residuals
+        r̂), y5 … y1; without ``reconstruct`` "x_hat" is None (saves the last synthesis level)."""
+        dtype = self.gains.log_gain.dtype
+        coders = [SymbolEncoder(y.to(dtype), record_bits) for y in ys[::-1]]
+        shape = tuple(ys[-1].shape[2:])
+        x_hat = self._code(shape, rate, coders, reconstruct)
+        out = {"strings": [c.flush() for c in coders], "checksums": [c.finish() for c in coders], "shape": shape, "x_hat": x_hat}
         if record_bits:
             out["bits"] = [c.bits for c in coders]
             out["symbols"] = [c.symbols for c in coders]
         return out
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], shape: tuple[int, int], rate: float) -> dict:
-        """Inverse of :meth:`compress`: → {"x_hat": (1, 3, 16·shape[0], 16·shape[1])}."""
-        coders = [RansSymbolDecoder(self.gaussian_conditional, self._cdf_tables, s) for s in strings]
+    def decompress(self, strings: list[bytes], checksums: list[int], shape: tuple[int, int], rate: float) -> dict:
+        """Inverse of :meth:`compress`: → {"x_hat": (1, 3, 16·shape[0], 16·shape[1])}.
+        Raises :class:`msinn.BitstreamError` at the first stream whose symbols do not match
+        its checksum."""
+        coders = [SymbolDecoder(s, c, f"stream {n}") for s, c, n in zip(strings, checksums, LATENT_NAMES, strict=True)]
         return {"x_hat": self._code(shape, rate, coders)}
-
-
-def scale_indexes(gaussian: GaussianConditional, scales: Tensor) -> Tensor:
-    """CDF-table row of each scale: the first table entry ≥ σ (CompressAI's rule, vectorised)."""
-    scales = gaussian.lower_bound_scale(scales)
-    return torch.searchsorted(gaussian.scale_table[:-1].contiguous(), scales.contiguous()).int()
-
-
-def used_rows(tables: tuple, indexes: Tensor) -> tuple[list, list, list, list]:
-    """Only the CDF rows that ``indexes`` use, and indexes into that subset: the coder copies
-    every row it is given from Python on each call, and long high-σ rows are costly."""
-    used, local = torch.unique(indexes, return_inverse=True)
-    rows = used.tolist()
-    cdf, lengths, offsets = tables
-    return local.flatten().tolist(), [cdf[i] for i in rows], [lengths[i] for i in rows], [offsets[i] for i in rows]
-
-
-class RansSymbolEncoder:
-    """Encoder side of :class:`msinn.entropy.SymbolCoder`: rounds (y − μ)·g and rANS-codes it."""
-
-    def __init__(self, gaussian: GaussianConditional, tables: tuple, y: Tensor, record_bits: bool):
-        self.gaussian, self.tables, self.y = gaussian, tables, y
-        self.encoder = BufferedRansEncoder()
-        self.bits = torch.zeros_like(y) if record_bits else None
-        self.symbols = torch.zeros_like(y) if record_bits else None
-
-    def __call__(self, mask: Tensor, scales: Tensor, means: Tensor, gain: Tensor) -> Tensor:
-        r_hat = torch.round((self.y - means) * gain) * mask
-        symbols, sel_scales = r_hat[:, :, mask], scales[:, :, mask]
-        self.encoder.encode_with_indexes(
-            symbols.int().flatten().tolist(), *used_rows(self.tables, scale_indexes(self.gaussian, sel_scales))
-        )
-        if self.bits is not None:
-            likelihood = self.gaussian.likelihood_lower_bound(self.gaussian._likelihood(symbols, sel_scales))
-            self.bits[:, :, mask] = -torch.log2(likelihood)
-            self.symbols[:, :, mask] = symbols
-        return r_hat
-
-    def flush(self) -> bytes:
-        return self.encoder.flush()
-
-
-class RansSymbolDecoder:
-    """Decoder side of :class:`msinn.entropy.SymbolCoder`: reads r̂ from one rANS stream."""
-
-    def __init__(self, gaussian: GaussianConditional, tables: tuple, data: bytes):
-        self.gaussian, self.tables = gaussian, tables
-        self.decoder = RansDecoder()
-        # Zero padding keeps a corrupt stream's renormalisation reads inside our buffer.
-        self.decoder.set_stream(data + bytes(64))
-
-    def __call__(self, mask: Tensor, scales: Tensor, means: Tensor, gain: Tensor) -> Tensor:
-        sel_scales = scales[:, :, mask]
-        values = self.decoder.decode_stream(*used_rows(self.tables, scale_indexes(self.gaussian, sel_scales)))
-        r_hat = torch.zeros_like(scales)
-        r_hat[:, :, mask] = torch.tensor(values, dtype=scales.dtype).view(sel_scales.shape)
-        return r_hat

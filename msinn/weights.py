@@ -1,7 +1,8 @@
 """Weights files: safetensors (fp32) with the config in the metadata, and the weights id.
 
-The id (8 bytes of a SHA-256 over the config and every tensor) is written into each
-bitstream, so a file is never decoded with weights other than those that encoded it.
+The id (8 bytes of a SHA-256 over the config, every tensor and the coding tables' id) is
+written into each bitstream, so a file is never decoded with weights or tables other than
+those that encoded it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from .coding import TABLES_ID
 from .config import MSINNConfig
 from .model import MSINN
 
-# CDF tables are rebuilt by MSINN.update(); they are not weights.
+# CompressAI's (empty) CDF buffers: the coder's tables are constants in msinn/coding.py.
 _DERIVED = ("gaussian_conditional.",)
 
 
@@ -31,8 +33,9 @@ def weights_state(model: MSINN) -> dict[str, torch.Tensor]:
 
 
 def weights_id(state: dict[str, torch.Tensor], cfg: MSINNConfig) -> bytes:
-    """8-byte id of a set of weights: SHA-256 over the config and every tensor, in key order."""
-    h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+    """8-byte id of a set of weights: SHA-256 over the config, every tensor (key order) and
+    the coding tables' id."""
+    h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode() + TABLES_ID)
     for key in sorted(state):
         t = state[key]
         h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
@@ -56,7 +59,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[MSINN, bytes, dict]:
-    """Build the model from the file's own config, load it, tabulate the CDFs.
+    """Build the model from the file's own config and load it (float32).
 
     Returns (model in eval mode, weights id, metadata). Raises ValueError for files that are
     not MSINN weights.
@@ -70,10 +73,12 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         raise ValueError(f"{path} is not an MSINN weights file (no msinn config in its metadata)")
     cfg = MSINNConfig.from_dict(json.loads(meta["config"]))
     model = MSINN(cfg)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches: one line, not torch's report
+        raise ValueError(f"{path} does not match config {cfg.name!r}: {str(e).strip().splitlines()[-1].strip()}") from None
     missing = [k for k in missing if not k.startswith(_DERIVED)]
     if missing or unexpected:
         raise ValueError(f"{path} does not match config {cfg.name!r}: missing {missing[:3]}, unexpected {unexpected[:3]}")
     model.to(device).eval()
-    model.update()
     return model, weights_id(state, cfg), meta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import struct
 import time
@@ -11,7 +12,7 @@ import pytest
 
 import msinn
 from msinn import BitstreamError
-from msinn.bitstream import Header, pack, unpack
+from msinn.bitstream import pack, unpack
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +72,14 @@ def test_unknown_version_and_wrong_stream_lengths_are_refused(tiny_codec, valid_
 
 def test_file_from_other_weights_is_refused_with_clear_message(tiny_codec, valid_file):
     header, streams = unpack(valid_file)
-    foreign = pack(Header(b"\x00" * 8, header.height, header.width, header.rate), streams)
+    foreign = pack(dataclasses.replace(header, model_id=b"\x00" * 8), streams)
     with pytest.raises(BitstreamError, match="encoded with weights 0000000000000000"):
         tiny_codec.decompress(foreign)
 
 
 def test_rate_outside_model_range_is_refused(tiny_codec, valid_file):
     header, streams = unpack(valid_file)
-    data = pack(Header(header.model_id, header.height, header.width, 99.0), streams)
+    data = pack(dataclasses.replace(header, rate=99.0), streams)
     with pytest.raises(BitstreamError, match="outside"):
         tiny_codec.decompress(data)
 
@@ -86,3 +87,39 @@ def test_rate_outside_model_range_is_refused(tiny_codec, valid_file):
 def test_non_bytes_input_is_refused(tiny_codec):
     with pytest.raises(BitstreamError, match="expected bytes"):
         tiny_codec.decompress("not bytes")
+
+
+def test_version_1_files_get_a_clear_error(tiny_codec, valid_file):
+    body = bytearray(valid_file[:-4])
+    body[4] = 1
+    with pytest.raises(BitstreamError, match="version 1 .* re-encode"):
+        tiny_codec.decompress(_with_valid_crc(bytes(body)))
+
+
+@pytest.fixture(scope="module")
+def shipped() -> msinn.Codec:
+    return msinn.load(device="cpu")
+
+
+def test_crc_valid_junk_streams_are_refused(shipped, small_image):
+    """Streams replaced by random bytes (CRC recomputed): never an image, always the reason."""
+    header, streams = unpack(shipped.compress(small_image, 6.0))
+    rng = random.Random(2)
+    for trial in range(30):
+        junk = [bytes(rng.randrange(256) for _ in range(len(s) + 4 * (trial % 3))) for s in streams]
+        with pytest.raises(BitstreamError, match="not a valid stream|did not decode exactly|whole number"):
+            shipped.decompress(pack(header, junk))
+
+
+def test_small_file_claiming_a_huge_image_is_refused_within_seconds(shipped, small_image):
+    """A few hundred bytes claiming 4096×4096: the coarsest stream's checksum fails after a
+    fraction of the work; a caller's max_pixels refuses it before any."""
+    header, streams = unpack(shipped.compress(small_image.crop((0, 0, 64, 64)), 2.0))
+    bomb = pack(dataclasses.replace(header, height=4096, width=4096), streams)
+    assert len(bomb) < 1000
+    start = time.perf_counter()
+    with pytest.raises(BitstreamError, match="stream y5"):
+        shipped.decompress(bomb)
+    assert time.perf_counter() - start < 10
+    with pytest.raises(BitstreamError, match="pixel limit"):
+        shipped.decompress(bomb, max_pixels=2**22)
