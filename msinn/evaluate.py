@@ -115,12 +115,17 @@ def run(args: argparse.Namespace) -> None:
     for key, value in bd_table(results).items():
         print(f"  {key:<12} {value:+7.2f} %")
     if args.plot:
-        from .plots import rd_plot
+        rd_figure([{"name": name, "results": results}], f"Rate–distortion on {Path(args.folder).name}").savefig(
+            args.plot, dpi=150, bbox_inches="tight"
+        )
 
-        curves = [{"name": ref["name"], "bpp": ref["results"]["bpp"], "psnr": ref["results"]["psnr-rgb"]}
-                  for ref in comparison_curves().values()]  # fmt: skip
-        curves.append({"name": name, "bpp": results["bpp"], "psnr": results["psnr-rgb"]})
-        rd_plot(curves, title=f"Rate–distortion on {Path(args.folder).name}").savefig(args.plot, dpi=150, bbox_inches="tight")
+
+def rd_figure(docs: list[dict], title: str):
+    """The Kodak reference curves plus each CompressAI-format results ``doc`` (name, results)."""
+    from .plots import compressai_curve, rd_plot
+
+    curves = [compressai_curve(ref) for ref in comparison_curves().values()]
+    return rd_plot(curves + [compressai_curve(doc) for doc in docs], title=title)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

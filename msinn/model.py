@@ -58,7 +58,7 @@ class MSINN(nn.Module):
             level_scale.append(cumulative)
         per_slice = [level_scale[3], level_scale[3], level_scale[2], level_scale[1], level_scale[0]]
         latent_scale = torch.cat([s.expand(c) for s, c in zip(per_slice, LATENT_CHANNELS, strict=False)])
-        steps = geometric_steps(*self.cfg.init_step, self.cfg.anchors)
+        steps = geometric_steps(*self.cfg.init_step, self.cfg.anchors).to(x.device)
         self.gains.init_ladder(steps, latent_scale)
 
     @property

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .conv import Conv2d
+
 
 class ResidualConvBlock(nn.Module):
     """[3x3 → LReLU → 3x3 → squeeze-excitation] + 1x1 skip; (B, c_in, H, W) → (B, c_out, H, W)."""
@@ -16,9 +18,9 @@ class ResidualConvBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, padding=1),
+            Conv2d(c_in, c_out, 3, padding=1),
             nn.LeakyReLU(0.01),
-            nn.Conv2d(c_out, c_out, 3, padding=1),
+            Conv2d(c_out, c_out, 3, padding=1),
         )
         squeezed = max(c_out // 16, 1)
         self.excite = nn.Sequential(
@@ -27,7 +29,7 @@ class ResidualConvBlock(nn.Module):
             nn.Linear(squeezed, c_out, bias=False),
             nn.Sigmoid(),
         )
-        self.skip = nn.Conv2d(c_in, c_out, 1)
+        self.skip = Conv2d(c_in, c_out, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.body(x)
@@ -41,8 +43,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(), Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(), Conv2d(channels, channels, 3, padding=1),
         )  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,14 +52,14 @@ class ResidualBlock(nn.Module):
 
 
 def _upsample(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, 4 * c_out, 1), nn.PixelShuffle(2))
+    return nn.Sequential(Conv2d(c_in, 4 * c_out, 1), nn.PixelShuffle(2))
 
 
 class PostFilter(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         w = width
-        self.head = nn.Conv2d(3, w // 2, 3, padding=1)
+        self.head = Conv2d(3, w // 2, 3, padding=1)
         self.enc1 = ResidualConvBlock(w // 2, w)
         self.enc2 = ResidualConvBlock(w, 2 * w)
         self.enc3 = ResidualConvBlock(2 * w, 4 * w)
@@ -67,7 +69,7 @@ class PostFilter(nn.Module):
         self.dec2 = ResidualConvBlock(4 * w, 2 * w)
         self.up1 = _upsample(2 * w, w)
         self.dec1 = ResidualConvBlock(2 * w, w // 2)
-        self.tail = nn.Conv2d(w // 2, 3, 3, padding=1)
+        self.tail = Conv2d(w // 2, 3, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
