@@ -22,7 +22,7 @@ def cmd_compress(args: argparse.Namespace) -> None:
     from .codec import load
 
     codec = load(args.model, args.device)
-    enc = codec.encode(args.input, args.rate)
+    enc = codec.encode(args.input, args.rate, effort=args.effort)
     Path(args.output).write_bytes(enc.data)
     w, h = enc.image.size
     print(f"{args.output}: {w}x{h}, rate {enc.rate:g}, {len(enc.data)} bytes, {enc.bpp:.4f} bpp")
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--rate", type=float, required=True, help="rate index in the model's range (0 = lowest rate)")
+    p.add_argument("--effort", type=int, default=0, choices=(0, 1, 2), help="encoder search: 0 none, 1 fast (~30 s for 768x512 on 2 cores), 2 thorough (~4x longer); decoding is the same")
     add_model_arguments(p)
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("decompress", help=".msn file → PNG")

@@ -9,10 +9,14 @@
 with it. Images go through :func:`msinn.image.to_rgb`, are padded to a multiple of 32 and
 cropped back after decoding. bpp is always 8·len(file)/(H·W) of the unpadded image.
 
-Precision: the analysis transform (encoder only) runs in float32; everything the decoder
-recomputes (gains, entropy models, LRP, the inverse INN) runs in float64 on encoder and
-decoder alike, which is what lets a file decode identically on another machine, thread count
-or device (``msinn/coding.py``, docs/FORMAT.md).
+Precision: the analysis transform and the ``effort`` search (encoder only) run in float32;
+everything the decoder recomputes (gains, entropy models, LRP, the inverse INN) runs in
+float64 on encoder and decoder alike, which is what lets a file decode identically on another
+machine, thread count or device (``msinn/coding.py``, docs/FORMAT.md).
+
+``effort`` (0, 1, 2) trades encode time for smaller files at the same quality: 0 codes the
+analysis transform's latents, 1 and 2 first refine them for this image (``msinn/refine.py``).
+The decoder and the format are the same at every effort.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .bitstream import BitstreamError, Header
 from .config import LATENT_NAMES
 from .image import MAX_PIXELS, check_size, crop, load_image, pad, to_image, to_tensor
 from .model import MSINN
+from .refine import effort_settings, refine
 from .weights import load_weights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -75,10 +80,10 @@ class Encoded:
 
 class Codec:
     """A loaded model ready for real coding. ``model`` is taken over and converted to
-    float64 for coding; a float32 copy of its INN does the encoder's analysis."""
+    float64 for coding; a float32 copy does the encoder's analysis and effort search."""
 
     def __init__(self, model: MSINN, model_id: bytes, name: str, meta: dict | None = None):
-        self.analysis = copy.deepcopy(model.inn).float().eval()
+        self.float_model = copy.deepcopy(model).float().eval()
         self.model = model.double().eval()
         self.model_id = model_id
         self.name = name
@@ -110,13 +115,16 @@ class Codec:
         check_size(*rgb.size)
         start = time.perf_counter()
         x = pad(to_tensor(rgb).to(self.device), MSINN.downsampling_factor)
-        y = self.analysis.analysis(x)
+        y = self.float_model.inn.analysis(x)
         return Prepared(rgb, x, y, time.perf_counter() - start)
 
     @torch.no_grad()
-    def encode(self, image: Image.Image | str | Path | Prepared, rate: float, details: bool = False) -> Encoded:
-        """Code at ``rate``; ``details`` adds per-element bits and symbols for each latent."""
-        prep, out = self._compress(image, rate, details, reconstruct=True)
+    def encode(
+        self, image: Image.Image | str | Path | Prepared, rate: float, details: bool = False, effort: int = 0, progress=None
+    ) -> Encoded:
+        """Code at ``rate``; ``details`` adds per-element bits and symbols for each latent;
+        ``effort`` > 0 refines the latents first (``progress(step, steps)`` is called as it goes)."""
+        prep, out = self._compress(image, rate, details, reconstruct=True, effort=effort, progress=progress)
         width, height = prep.size
         enc = Encoded(
             data=out["data"],
@@ -130,16 +138,23 @@ class Codec:
             enc.symbols = {n: s[0].cpu().numpy() for n, s in zip(LATENT_NAMES, out["symbols"], strict=False)}
         return enc
 
-    def compress(self, image: Image.Image | str | Path | Prepared, rate: float) -> bytes:
+    def compress(self, image: Image.Image | str | Path | Prepared, rate: float, effort: int = 0) -> bytes:
         """Any PIL image (or path) → bytes of the .msn format (no reconstruction computed)."""
-        return self._compress(image, rate, details=False, reconstruct=False)[1]["data"]
+        return self._compress(image, rate, details=False, reconstruct=False, effort=effort)[1]["data"]
 
-    def _compress(self, image: Image.Image | str | Path | Prepared, rate: float, details: bool, reconstruct: bool) -> tuple[Prepared, dict]:
+    def _compress(
+        self, image: Image.Image | str | Path | Prepared, rate: float, details: bool, reconstruct: bool, effort: int = 0, progress=None
+    ) -> tuple[Prepared, dict]:
         """The model's compress output plus "data" (the file), "rate" and "encode_s"."""
         rate = self.check_rate(rate)
+        steps, lr = effort_settings(effort)
         prep = image if isinstance(image, Prepared) else self.prepare(image)
         start = time.perf_counter()
-        out = self.model.compress_latents(prep.y, rate, record_bits=details, reconstruct=reconstruct)
+        ys = prep.y
+        if steps:
+            with torch.enable_grad():
+                ys = refine(self.float_model, prep.x, prep.y, rate, steps, prep.size[::-1], lr=lr, progress=progress)
+        out = self.model.compress_latents(ys, rate, record_bits=details, reconstruct=reconstruct)
         width, height = prep.size
         header = Header(self.model_id, height, width, rate, tuple(out["checksums"]))
         out["data"] = bitstream.pack(header, out["strings"])
@@ -147,9 +162,9 @@ class Codec:
         out["encode_s"] = time.perf_counter() - start + (0 if isinstance(image, Prepared) else prep.analysis_s)
         return prep, out
 
-    def analyse(self, image: Image.Image | str | Path | Prepared, rate: float) -> Encoded:
+    def analyse(self, image: Image.Image | str | Path | Prepared, rate: float, effort: int = 0) -> Encoded:
         """Encode with per-element bits and coded symbols of every latent, for display."""
-        return self.encode(image, rate, details=True)
+        return self.encode(image, rate, details=True, effort=effort)
 
     def read_header(self, data: bytes) -> Header:
         """Parse and validate a file for this codec (weights id, rate range)."""

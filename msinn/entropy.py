@@ -21,6 +21,7 @@ likelihood of r̂ is a zero-mean Gaussian of scale σ·g_s over the unit bin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -72,6 +73,14 @@ def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = F
         if n < layers - 1:
             mods.append(nn.GELU())
     return nn.Sequential(*mods)
+
+
+def bin_likelihood(gaussian: GaussianConditional, r: Tensor, scale: Tensor) -> Tensor:
+    """P(r) of residuals r over unit bins under N(0, scale), with CompressAI's bounds (scale ≥
+    0.11, P ≥ 1e-9): the model training's likelihoods use, differentiable in r and scale."""
+    scale = gaussian.lower_bound_scale(scale)
+    r = r.abs()
+    return gaussian.likelihood_lower_bound(torch.special.ndtr((0.5 - r) / scale) - torch.special.ndtr((-0.5 - r) / scale))
 
 
 class SymbolCoder(Protocol):
@@ -135,21 +144,30 @@ class LatentEntropyModel(nn.Module):
         support: Tensor | None,
         gains: tuple[Tensor, Tensor, Tensor],
         gaussian: GaussianConditional,
+        quantise: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Training/estimation path. y: (B, C, H, W); gains: three (B, C, 1, 1).
 
-        Returns ŷ (straight-through rounding) and the likelihoods of the residuals (noisy
-        in training mode, rounded in eval mode), both (B, C, H, W).
+        Returns ŷ and the likelihoods of the residuals, both (B, C, H, W). By default ŷ uses
+        straight-through rounding and the likelihoods noise (training mode) or rounding
+        (eval mode). With ``quantise`` (the encoder's soft rounding, msinn/refine.py) one
+        quantised residual per element serves reconstruction, context and rate alike.
         """
         gain, inv_gain, scale_gain = gains
         ctx = self._context(support, y)
         anchor = checkerboard(y.shape[2], y.shape[3], self.parity, y.device)
         _, means_anchor = self._params(ctx, torch.zeros_like(ctx))
-        y_anchor = (round_ste((y - means_anchor) * gain) * inv_gain + means_anchor) * anchor
+        r_anchor = (quantise or round_ste)((y - means_anchor) * gain)
+        y_anchor = (r_anchor * inv_gain + means_anchor) * anchor
         scales, means = self._params(ctx, self.spatial(y_anchor) * ~anchor)
         r = (y - means) * gain
-        _, likelihood = gaussian(r, scales * scale_gain, training=self.training)
-        y_hat = round_ste(r) * inv_gain + means
+        if quantise is None:
+            _, likelihood = gaussian(r, scales * scale_gain, training=self.training)
+            r_hat = round_ste(r)
+        else:  # anchors keep the sample their context was built from
+            r_hat = torch.where(anchor, r_anchor, quantise(r))
+            likelihood = bin_likelihood(gaussian, r_hat, scales * scale_gain)
+        y_hat = r_hat * inv_gain + means
         return self._refine(y_hat, support, inv_gain), likelihood
 
     @torch.no_grad()

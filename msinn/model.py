@@ -17,6 +17,8 @@ coding runs in the model's dtype; :class:`msinn.Codec` makes that float64 (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
@@ -83,10 +85,13 @@ class MSINN(nn.Module):
 
     def forward(self, x: Tensor, rate: Tensor) -> dict:
         """x (B, 3, H, W) in [0, 1], rate (B,) → {"x_hat", "likelihoods": {"y5"…"y1"}}."""
-        ys = self.inn.analysis(x)[::-1]  # coding order y5 … y1
+        return self.forward_latents(self.inn.analysis(x), rate)
+
+    def forward_latents(self, ys: list[Tensor], rate: Tensor, quantise: Callable[[Tensor], Tensor] | None = None) -> dict:
+        """:meth:`forward` from given latents [y1 … y5]; ``quantise``: see LatentEntropyModel.forward."""
         support, likelihoods = None, {}
-        for k, (model, y, gains) in enumerate(zip(self.latent_models, ys, self._slice_gains(rate), strict=False)):
-            y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, self.gaussian_conditional)
+        for k, (model, y, gains) in enumerate(zip(self.latent_models, ys[::-1], self._slice_gains(rate), strict=True)):
+            y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, self.gaussian_conditional, quantise)
             support = self._next_support(k, y_hat, support)
         return {"x_hat": self._post(support), "likelihoods": likelihoods}
 
