@@ -57,32 +57,43 @@ def image_files(folders: list[Path]) -> list[Path]:
 
 
 class CropSampler:
-    """Random crops from images held in memory as uint8 (3, H, W) tensors.
+    """Random crops from images held as uint8 (3, H, W) tensors on the training device.
 
     Each crop covers a window of crop/s pixels (s uniform in [min_scale, 1]) resized to
     ``crop`` with antialiasing: more variety, and it softens the JPEG artefacts of BSDS500.
+    On a GPU the images live in its memory and cropping and resizing run there, so the host
+    only draws a few random numbers per crop (on the H100 the CPU sampler left the GPU ~88 %
+    idle). Crops of the same window size are resized together.
     """
 
-    def __init__(self, files: list[Path], crop: int, seed: int, min_scale: float = 0.6):
-        self.images = [to_tensor(load_image(f), dtype=torch.uint8)[0] for f in files]
+    def __init__(self, files: list[Path], crop: int, seed: int, min_scale: float = 0.6, device: torch.device | str = "cpu"):
+        self.images = [to_tensor(load_image(f), dtype=torch.uint8)[0].to(device) for f in files]
         self.crop, self.min_scale = crop, min_scale
         self.rng = random.Random(seed)
 
     def batch(self, size: int) -> Tensor:
-        """(size, 3, crop, crop) float in [0, 1]."""
-        return torch.stack([self._sample() for _ in range(size)])
+        """(size, 3, crop, crop) float in [0, 1], on the images' device."""
+        by_window: dict[int, list[Tensor]] = {}
+        for _ in range(size):
+            window, patch = self._window()
+            by_window.setdefault(window, []).append(patch)
+        out = []
+        for window, patches in by_window.items():
+            x = torch.stack(patches).float() / 255
+            if window != self.crop:
+                x = F.interpolate(x, size=(self.crop, self.crop), mode="bilinear", antialias=True, align_corners=False)
+            out.append(x)
+        return torch.cat(out).clamp(0, 1)
 
-    def _sample(self) -> Tensor:
+    def _window(self) -> tuple[int, Tensor]:
+        """A random window (side, uint8 view (3, side, side)) of a random image."""
         img = self.images[self.rng.randrange(len(self.images))]
         _, h, w = img.shape
         window = min(int(self.crop / self.rng.uniform(self.min_scale, 1.0)), h, w)
         if window < self.crop:  # image smaller than the crop: upsample what there is
             window = min(h, w)
         top, left = self.rng.randrange(h - window + 1), self.rng.randrange(w - window + 1)
-        patch = img[None, :, top : top + window, left : left + window].float() / 255
-        if window != self.crop:
-            patch = F.interpolate(patch, size=(self.crop, self.crop), mode="bilinear", antialias=True, align_corners=False)
-        return patch[0].clamp(0, 1)
+        return window, img[:, top : top + window, left : left + window]
 
 
 def validation_set(folder: Path, size: int) -> Tensor:
@@ -140,6 +151,31 @@ def autocast_context(device: torch.device, enabled: bool):
 # -- training loop ----------------------------------------------------------------------
 
 
+def build_optimizer(model: MSINN, lr: float) -> torch.optim.Adam:
+    """Adam, the gain tables at 10× the learning rate (each group's ``lr_scale``)."""
+    gain_params = list(model.gains.parameters())
+    other = [p for n, p in model.named_parameters() if not n.startswith("gains.")]
+    return torch.optim.Adam([{"params": other, "lr_scale": 1.0}, {"params": gain_params, "lr_scale": 10.0}], lr=lr)
+
+
+def train_step(net, optimizer, sampler: CropSampler, lambdas: Tensor, batch: int, autocast: bool, clip: float) -> tuple[Tensor, dict, dict]:
+    """One step on a fresh batch, each sample at its own random anchor; no host sync.
+    Returns the batch x, the model output and the rd_loss terms (tensors)."""
+    x = sampler.batch(batch)
+    device = x.device
+    if device.type == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last)
+    anchor = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
+    with autocast_context(device, autocast):
+        out = net(x, anchor.float())
+    r = rd_loss(out, x, lambdas[anchor])
+    optimizer.zero_grad(set_to_none=True)
+    r["loss"].backward()
+    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
+    optimizer.step()
+    return x, out, r
+
+
 @torch.no_grad()
 def validate(model: MSINN, x_val: Tensor, device: torch.device) -> dict[str, float]:
     """Estimated bpp and PSNR (eval mode: rounding, fp32) at 4 anchors spread over the range."""
@@ -188,8 +224,8 @@ def build_model(args: argparse.Namespace, sampler: CropSampler, device: torch.de
         model.load_state_dict(ckpt["model"])
         return model.to(device), ckpt["optimizer"], ckpt["step"]
     model = MSINN(get_config(args.config))
-    model.initialise(sampler.batch(16))
-    return model.to(device), None, 0
+    model.to(device).initialise(sampler.batch(16).to(device))
+    return model, None, 0
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -206,7 +242,7 @@ def train(args: argparse.Namespace) -> Path:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    sampler = CropSampler(image_files(args.train_dirs), args.crop, seed=args.seed + 1000 * rank + int(time.time()))
+    sampler = CropSampler(image_files(args.train_dirs), args.crop, seed=args.seed + 1000 * rank + int(time.time()), device=device)
     x_val = validation_set(Path(args.valid_dir), args.valid_crop) if rank == 0 and args.valid_dir else None
     model, opt_state, step = build_model(args, sampler, device)
     if args.lambda_scale is not None:  # e.g. to move a resumed model's λ ladder
@@ -218,12 +254,12 @@ def train(args: argparse.Namespace) -> Path:
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    gain_params = list(model.gains.parameters())
-    other = [p for n, p in model.named_parameters() if not n.startswith("gains.")]
-    optimizer = torch.optim.Adam([{"params": other, "lr_scale": 1.0}, {"params": gain_params, "lr_scale": 10.0}], lr=args.lr)
+    optimizer = build_optimizer(model, args.lr)
     if opt_state is not None:
         optimizer.load_state_dict(opt_state)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    if args.compile:
+        net = torch.compile(net)
     lambdas = torch.tensor(model.cfg.lambdas, device=device)
 
     ckpt_path = out_dir / "checkpoint.pt"
@@ -234,21 +270,11 @@ def train(args: argparse.Namespace) -> Path:
         lr = learning_rate(step, args.lr, args.milestones, args.gamma)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        x = sampler.batch(args.batch).to(device)
-        if device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        anchor = torch.randint(0, model.anchors, (x.shape[0],), device=device)
-        with autocast_context(device, not args.fp32):
-            out = net(x, anchor.float())
-        r = rd_loss(out, x, lambdas[anchor])
-        optimizer.zero_grad(set_to_none=True)
-        r["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        optimizer.step()
+        x, out, r = train_step(net, optimizer, sampler, lambdas, args.batch, not args.fp32, args.clip)
         step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{r['loss'].item():.3f}", bpp=f"{r['bpp'].item():.3f}", psnr=f"{r['psnr'].item():.2f}")
-        if rank == 0 and step % args.log_every == 0:
+        if rank == 0 and step % args.log_every == 0:  # the only host syncs of a step
+            bar.set_postfix(loss=f"{r['loss'].item():.3f}", bpp=f"{r['bpp'].item():.3f}", psnr=f"{r['psnr'].item():.2f}")
             pixels = x.shape[0] * x.shape[2] * x.shape[3]
             row = {"step": step, "time_s": round(time.time() - start, 1), "lr": lr}
             row.update({k: r[k].item() for k in ("loss", "bpp", "psnr")})
@@ -289,6 +315,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt (full state) or .safetensors (weights only)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--fp32", action="store_true", help="disable bf16/AMP autocast")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU for long runs)")
     p.add_argument("--extend-anchors", type=int, default=None, help="grow the gain tables to N anchors (copies of the last row)")
     p.add_argument("--lambda-scale", type=float, default=None, help="override the config's λ ladder scale")
     p.add_argument("--seed", type=int, default=0)
