@@ -57,21 +57,27 @@ def main() -> None:
         per_image[path.name] = {"bpp": ref[:, 0].tolist(), "psnr-rgb": ref[:, 1].tolist(), "bd_rate_vs_effort0": gain,
                                 "encode_s": ref[:, 3].tolist(), "encode_s_effort0": base[:, 3].tolist()}  # fmt: skip
         print(f"{path.name}: BD-rate {gain:+.2f} %  encode {ref[:, 3].mean():.1f} s (effort 0: {base[:, 3].mean():.2f} s)", flush=True)
+        if args.out:  # after every image: an interrupted run keeps what it measured
+            write(args, codec, rows, per_image)
     base, ref = np.array(rows[0]).mean(axis=0), np.array(rows[args.effort]).mean(axis=0)
     gains = [v["bd_rate_vs_effort0"] for v in per_image.values()]
     print(f"average curves: BD-rate {bd_rate(base[:, 0], base[:, 1], ref[:, 0], ref[:, 1]):+.2f} % "
           f"(per image: median {np.median(gains):+.2f} %, range {min(gains):+.2f} … {max(gains):+.2f} %); "
           f"encode {ref[:, 3].mean():.1f} s per image and rate (max {np.array(rows[args.effort])[:, :, 3].max():.1f} s), effort 0 {base[:, 3].mean():.2f} s")  # fmt: skip
-    if args.out:
-        keys = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
-        results = {k: ref[:, i].tolist() for i, k in enumerate(keys)}
-        name = f"MSINN {codec.name}, effort {args.effort} (ours)"
-        write_results_json(args.out, name, f"weights id {codec.model_id.hex()}, {len(args.images)} images, real bitstreams", {**results, "rate": args.rates})
-        doc = json.loads(Path(args.out).read_text())
-        doc["per_image"] = per_image
-        doc["baseline"] = {k: base[:, i].tolist() for i, k in enumerate(keys)}
-        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
 
+
+def write(args: argparse.Namespace, codec: msinn.Codec, rows: dict, per_image: dict) -> None:
+    """The refined curve (average over the images so far) in CompressAI's schema, with the
+    effort-0 curve as ``baseline`` and the per-image figures."""
+    base, ref = np.array(rows[0]).mean(axis=0), np.array(rows[args.effort]).mean(axis=0)
+    keys = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
+    name = f"MSINN {codec.name}, effort {args.effort} (ours)"
+    description = f"weights id {codec.model_id.hex()}, {len(per_image)} Kodak images, real bitstreams"
+    write_results_json(args.out, name, description, {**{k: ref[:, i].tolist() for i, k in enumerate(keys)}, "rate": args.rates})
+    doc = json.loads(Path(args.out).read_text())
+    doc["per_image"] = per_image
+    doc["baseline"] = {k: base[:, i].tolist() for i, k in enumerate(keys)}
+    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
 
 if __name__ == "__main__":
     main()
