@@ -83,11 +83,16 @@ def ms_ssim(a: ImageLike, b: ImageLike) -> float:
     The five-scale metric needs a shorter side above ``MS_SSIM_MIN_SIDE`` (160 px: four
     halvings of an 11-px window); for smaller images this returns single-scale SSIM
     (``pytorch_msssim.ssim``, same window and constants) instead. Below 11 px the window
-    does not fit at all and ``pytorch_msssim`` skips the smoothing (with a warning).
+    does not fit at all and ``pytorch_msssim`` skips the smoothing (with a warning); a side
+    of 1 px is doubled first, so 1×1 and 1×N images have a value too.
     """
     x, y = _pair(a, b)
+    # pytorch_msssim squeezes away dimensions of size 1, then fails: a 1-px side is doubled.
+    # Along a side that short no window is applied, so this is the SSIM of the one row/column.
+    reps = [2 if n == 1 else 1 for n in x.shape[:2]]
     tx, ty = (
-        torch.tensor(v, dtype=torch.float32).permute(2, 0, 1)[None] for v in (x, y)
+        torch.tensor(np.tile(v, (*reps, 1)), dtype=torch.float32).permute(2, 0, 1)[None]
+        for v in (x, y)
     )
     if min(x.shape[:2]) > MS_SSIM_MIN_SIDE:
         return float(pytorch_msssim.ms_ssim(tx, ty, data_range=255))
