@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,22 +198,52 @@ class Codec:
         x_hat = self.model.decompress(streams, list(header.checksums), shape, header.rate)["x_hat"]
         return to_image(crop(x_hat, header.height, header.width))
 
-    def rate_for_bpp(self, image: Image.Image | str | Path | Prepared, target_bpp: float, iters: int = 10) -> Encoded:
-        """Bisect the rate index on real file sizes; return the encoding closest to the target."""
-        prep = image if isinstance(image, Prepared) else self.prepare(image)
+    def rate_for_bpp(
+        self,
+        image: Image.Image | str | Path | Prepared,
+        target_bpp: float,
+        encode: Callable[[float], Encoded] | None = None,
+        known: Iterable[Encoded] = (),
+        step: float = 0.001,
+        rel_tol: float = 0.005,
+        max_steps: int = 12,
+    ) -> Encoded:
+        """The encoding of ``image`` whose real bpp is closest to ``target_bpp`` (bpp grows with
+        the rate).
+
+        Starts from the tightest bracket among the ``known`` encodings of this image (else it
+        codes both ends of the rate range) and narrows it on real file sizes, each try at the
+        rate where log-bpp interpolates to the target (kept inside the middle 80 % of the
+        bracket), until a file is within ``rel_tol`` of the target or the bracket's ends are
+        adjacent multiples of ``step``; every rate tried is such a multiple. A target beyond
+        what the image reaches returns that end of the range (compare its ``bpp``).
+        ``encode(rate)`` codes one try; by default ``self.encode`` on the prepared image (the
+        app passes its cached, scheduled one).
+        """
+        if not target_bpp > 0:
+            raise ValueError(f"target bpp must be a positive number, got {target_bpp!r}")
+        if encode is None:
+            prep = image if isinstance(image, Prepared) else self.prepare(image)
+
+            def encode(rate: float) -> Encoded:
+                return self.encode(prep, rate)
+
         lo, hi = self.rate_range
-        best = None
-        for _ in range(iters):
-            mid = (lo + hi) / 2
-            enc = self.encode(prep, mid)
-            if best is None or abs(enc.bpp - target_bpp) < abs(best.bpp - target_bpp):
-                best = enc
-            lo, hi = (mid, hi) if enc.bpp < target_bpp else (lo, mid)
-        for end in self.rate_range:  # the target may lie beyond either end
-            enc = self.encode(prep, end)
-            if abs(enc.bpp - target_bpp) < abs(best.bpp - target_bpp):
-                best = enc
-        return best
+        known = list(known)
+        a = max((e for e in known if e.bpp <= target_bpp), key=lambda e: e.rate, default=None) or encode(lo)
+        above = [e for e in known if e.bpp > target_bpp and e.rate > a.rate]
+        b = min(above, key=lambda e: e.rate, default=None) or encode(hi)
+        for _ in range(max_steps):
+            ka, kb = round(a.rate / step), round(b.rate / step)  # the bracket on the step grid
+            if not a.bpp < target_bpp < b.bpp or kb - ka < 2:
+                break  # the target is beyond an end of the range, or the bracket is closed
+            t = float(np.clip(np.log(target_bpp / a.bpp) / np.log(b.bpp / a.bpp), 0.1, 0.9))
+            k = min(max(round((a.rate + (b.rate - a.rate) * t) / step), ka + 1), kb - 1)
+            e = encode(round(k * step, 9))
+            a, b = (e, b) if e.bpp <= target_bpp else (a, e)
+            if abs(e.bpp - target_bpp) <= rel_tol * target_bpp:
+                break
+        return min((a, b), key=lambda e: abs(e.bpp - target_bpp))
 
 
 def default_device() -> torch.device:

@@ -33,14 +33,28 @@ def comparison_curves() -> dict[str, dict]:
     return curves
 
 
-def measure(codec, image, rate: float) -> dict[str, float]:
-    """Code ``image`` at ``rate`` through real bytes: bpp, psnr, ms_ssim, encode_s, decode_s."""
-    start = time.perf_counter()
-    data = codec.compress(image, rate)
-    encode_s = time.perf_counter() - start
-    start = time.perf_counter()
-    out = codec.decompress(data)
-    decode_s = time.perf_counter() - start
+def measure(codec, image, rate: float, encoded=None, decode: bool = True) -> dict[str, float]:
+    """Code ``image`` at ``rate`` through real bytes: bpp, psnr, ms_ssim, encode_s, decode_s.
+
+    ``encoded``: ``codec.encode(image, rate)`` already made (the app has it) is measured
+    instead of coding again. Its reconstruction is the decoder's bit for bit, so with
+    ``decode=False`` quality is measured on it and decode_s is None; when the file is decoded,
+    the decoded image must equal it (RuntimeError otherwise).
+    """
+    if encoded is None:
+        start = time.perf_counter()
+        data, out = codec.compress(image, rate), None
+        encode_s = time.perf_counter() - start
+    else:
+        data, out, encode_s = encoded.data, encoded.image, encoded.encode_s
+    decode_s = None
+    if decode:
+        start = time.perf_counter()
+        decoded = codec.decompress(data)
+        decode_s = time.perf_counter() - start
+        if out is not None and decoded.tobytes() != out.tobytes():
+            raise RuntimeError(f"the file at rate {rate:g} does not decode to the encoder's reconstruction")
+        out = decoded
     w, h = image.size
     return {"bpp": 8 * len(data) / (w * h), "psnr": psnr(image, out), "ms_ssim": ms_ssim(image, out),
             "encode_s": encode_s, "decode_s": decode_s}  # fmt: skip
