@@ -1,12 +1,10 @@
-"""The viewer's per-image session: size limit, rate cache, exact decode, rate search, plots."""
+"""The viewer's per-image session: size limit, rate cache, exact decode, rate search."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from msinn import plots
 from msinn.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, ImageSession, grid_rates, limit_size
 
 
@@ -60,12 +58,3 @@ def test_find_rate_for_bpp_lands_near_the_target(session):
     session.close()  # an empty cache: the search brackets from the ends
     result = session.find_rate_for_bpp(target)
     assert result.bpp == pytest.approx(target, rel=0.05)
-
-
-def test_bit_maps_add_up_to_the_file_size(tiny_codec, small_image):
-    image = small_image.crop((0, 0, 160, 96))  # a multiple of 32: no padding to account for
-    enc = tiny_codec.analyse(image, 2.0)
-    maps = plots.bpp_maps(enc)
-    assert maps["all"].shape == (96, 160)
-    assert np.allclose(maps["all"], sum(maps[k] for k in plots.SCALES))
-    assert maps["all"].mean() == pytest.approx(enc.bpp, rel=0.1)  # header and coder overhead
