@@ -1,47 +1,62 @@
-"""One image in an interactive viewer: analysis done once, results cached per rate.
+"""One image in an interactive viewer: analysed once, coded at any rate through the
+process-wide fair scheduler, results cached per rate; and the files a viewer offers.
 
-    session = ImageSession(codec, image)      # image rule, size limit, INN analysis
-    session.start_grid()                      # background: encode at rates 0, 0.5, …, max
-    session.nearest(4.3)                      # cached result closest to 4.3 (instant)
-    session.encode(4.3, details=True)         # encode at exactly 4.3 (+ bits per element)
-    session.exact(4.3)                        # … and decode the bytes, timed and checked
-    session.find_rate_for_bpp(0.5)            # search on real file sizes
-    session.rd_curve()                        # this image's rate–PSNR curve from the cache
+    session = ImageSession(codec, image, owner="tab-1")  # image rule, size limit, analysis
+    session.start_grid()                   # background steps: rates 0, 11, 5.5, … coarse to fine
+    session.nearest(4.3)                   # the cached result closest to 4.3 (instant)
+    session.encode(4.3, details=True)      # a job: code at exactly 4.3 (+ bits per element)
+    session.decode(4.3)                    # a job: decode that file, timed, checked
+    session.rate_for_bpp(0.5, step=0.05)   # the library's search; each try is a cached job
+    session.rd_curve()                     # this image's rate–PSNR curve from the cache
 
-Model calls from every session go through one gate: a foreground call (a user waiting)
-runs before any waiting background call (grid, classic codecs), so background work only
-fills idle time. No gradio here: the app keeps an ``ImageSession`` in ``gr.State``.
+Every model call is a job of ``owner`` on ``MODEL_LANE`` (:mod:`msinn.scheduler`): round robin
+across owners, at most one running job per owner, the grid in idle time at low priority. The
+classic codecs run on ``CLASSIC_LANE``, so they never hold up the model. Measurements come from
+the library's one :func:`msinn.evaluate.measure`, the rate search from ``Codec.rate_for_bpp``.
+No gradio here: ``app.py`` keeps one session per browser tab.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
+import shutil
 import threading
 import time
 import uuid
 import weakref
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .baselines import BaselineError, BaselineResult, at_bpp, get_codec
+from .baselines import BaselineResult, ClassicCodec, at_bpp, get_codec
 from .codec import Codec, Encoded
+from .evaluate import measure
 from .image import to_rgb
-from .metrics import ms_ssim, psnr
+from .scheduler import Scheduler
 
-# The viewer's size limit (the codec itself takes up to 16384 px per side): larger
-# uploads are downscaled so one encode stays around a second on two CPU cores.
+# The viewer's size limit (the codec itself takes up to 16384 px per side): larger uploads
+# are downscaled so that one coding job stays within a few seconds on one CPU core.
 VIEW_MAX_SIDE = 2048
 VIEW_MAX_PIXELS = 2_000_000
 
 GRID_STEP = 0.5  # rate spacing of the background grid
-# Sessions whose caches are kept (about 30 MB each for a 768×512 image): starting a grid
+# Sessions whose caches are kept (a 768×512 image: ~30 MB; 2 MP: ~150 MB): starting a grid
 # closes the oldest beyond this, so abandoned browser tabs do not pile up in memory.
 MAX_LIVE_SESSIONS = 8
+
+# Model calls: two foreground workers (so a second visitor always finds one free of the first
+# visitor's work) and one background worker at low CPU priority for the grids. Torch runs
+# one thread per call (app.py), so this fits a 2-vCPU host; MSINN_WORKERS overrides.
+MODEL_LANE = Scheduler("model", workers=int(os.environ.get("MSINN_WORKERS", "2")), background_nice=10)
+# Classic codecs (ffmpeg, Pillow): their own workers, below the model's CPU priority.
+CLASSIC_LANE = Scheduler("classic", workers=2, background_workers=0, nice=5)
+atexit.register(CLASSIC_LANE.close)
+atexit.register(MODEL_LANE.close)  # runs first: no thread may be inside torch at exit
 
 # Quality settings per classic codec for this image's curves, low to high rate (about
 # 0.1–3 bpp on photos); VVC last, the slowest.
@@ -71,74 +86,27 @@ def limit_size(image: Image.Image) -> tuple[Image.Image, str | None]:
     return image.resize(size, Image.Resampling.LANCZOS), notice
 
 
-class _Gate:
-    """Serialises model calls; foreground callers go before waiting background ones, and
-    background work also waits ``grace`` seconds after the last foreground call, so a
-    user's next step (e.g. the decode after an encode) is not queued behind it."""
-
-    def __init__(self, grace: float = 0.3):
-        self._cond = threading.Condition()
-        self._busy = False
-        self._waiting = 0  # foreground callers waiting
-        self._last_foreground = 0.0
-        self.grace = grace
-
-    def _background_may_run(self) -> bool:
-        return not self._busy and self._waiting == 0 and time.monotonic() - self._last_foreground >= self.grace
-
-    @contextmanager
-    def hold(self, foreground: bool) -> Iterator[None]:
-        with self._cond:
-            if foreground:
-                self._waiting += 1
-                self._cond.wait_for(lambda: not self._busy)
-                self._waiting -= 1
-            else:
-                while not self._background_may_run():
-                    self._cond.wait(timeout=self.grace)
-            self._busy = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._busy = False
-                if foreground:
-                    self._last_foreground = time.monotonic()
-                self._cond.notify_all()
-
-    def shut(self) -> None:
-        """Wait for the model call in progress, then keep the gate closed for good."""
-        with self._cond:
-            self._cond.wait_for(lambda: not self._busy)
-            self._busy = True
-
-
-_GATE = _Gate()
-_LIVE: deque[weakref.ref[ImageSession]] = deque()
-_LIVE_LOCK = threading.Lock()
-_EXITING = threading.Event()
-_BACKGROUND: list[threading.Thread] = []
-
-
-@atexit.register
-def _stop_model_calls() -> None:
-    """At interpreter exit, let background threads finish their current step, wait for a
-    foreground call in progress and admit no more: a thread still inside torch when Python
-    finalises aborts the process ("terminate called without an active exception")."""
-    _EXITING.set()
-    for thread in list(_BACKGROUND):
-        thread.join()
-    _GATE.shut()
+def grid_rates(rate_range: tuple[float, float], step: float = GRID_STEP) -> list[float]:
+    """Rates lo, lo + step, …, hi ordered coarse to fine (both ends, then ever finer
+    strides), so a partly filled grid already spans the whole range."""
+    lo, hi = rate_range
+    rates = list(np.arange(lo, hi + step / 2, step).round(6))
+    n = len(rates) - 1
+    order, stride = [0, n], 1 << max(n.bit_length() - 1, 0)
+    while stride:
+        order += [i for i in range(0, n, stride) if i not in order]
+        stride //= 2
+    return [float(rates[i]) for i in dict.fromkeys(order)]
 
 
 @dataclass(frozen=True)
 class Result:
-    """One rate: the codec's output plus quality metrics and (once decoded) decode time."""
+    """One rate: the codec's output, its quality (``measure``) and, once decoded, decode time."""
 
     encoded: Encoded
     psnr: float
     ms_ssim: float
-    decode_s: float | None = None  # None until exact() decoded the bytes
+    decode_s: float | None = None  # None until decode() decoded the file
 
     @property
     def rate(self) -> float:
@@ -166,55 +134,128 @@ class Result:
         return 24 / self.bpp
 
     def stats(self) -> dict[str, float]:
-        return {"bpp": self.bpp, "psnr": self.psnr, "ms_ssim": self.ms_ssim, "bytes": len(self.data)}
+        return {"rate": self.rate, "bpp": self.bpp, "psnr": self.psnr, "ms_ssim": self.ms_ssim, "bytes": len(self.data)}
 
 
-def grid_rates(rate_range: tuple[float, float], step: float = GRID_STEP) -> list[float]:
-    """Rates lo, lo + step, …, hi ordered coarse to fine (both ends, then ever finer
-    strides), so a partly filled grid already spans the whole range."""
-    lo, hi = rate_range
-    rates = list(np.arange(lo, hi + step / 2, step).round(6))
-    n = len(rates) - 1
-    order, stride = [0, n], 1 << max(n.bit_length() - 1, 0)
-    while stride:
-        order += [i for i in range(0, n, stride) if i not in order]
-        stride //= 2
-    return [float(rates[i]) for i in order]
+class FileStore:
+    """The files a viewer offers (reconstructions, downloads): one folder per owner under
+    ``root``, all folders together capped at ``max_bytes`` with oldest-first eviction.
+
+    Files are written once (atomically: a reader never sees half a file) and rewritten if
+    evicted meanwhile; ``remove(owner)`` deletes an owner's folder when its tab closes.
+    """
+
+    def __init__(self, root: Path, max_bytes: int):
+        self.root, self.max_bytes = Path(root), max_bytes
+        self._files: OrderedDict[Path, int] = OrderedDict()  # path → size, oldest first
+        self._lock = threading.Lock()
+
+    @property
+    def total_bytes(self) -> int:
+        with self._lock:
+            return sum(self._files.values())
+
+    def folder(self, owner: str) -> Path:
+        return self.root / owner
+
+    def ensure(self, owner: str, name: str, write: Callable[[Path], None]) -> Path:
+        """The file ``name`` of ``owner``, created with ``write(path)`` unless it exists."""
+        path = self.folder(owner) / name
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{uuid.uuid4().hex}.{name}")
+        write(partial)
+        partial.replace(path)
+        with self._lock:
+            self._files[path] = path.stat().st_size
+            self._files.move_to_end(path)
+            evict = []
+            total = sum(self._files.values())
+            for old in list(self._files):
+                if total <= self.max_bytes:
+                    break
+                if old != path:
+                    total -= self._files.pop(old)
+                    evict.append(old)
+        for old in evict:
+            old.unlink(missing_ok=True)
+        return path
+
+    def remove(self, owner: str) -> None:
+        """Delete ``owner``'s folder and everything in it."""
+        folder = self.folder(owner)
+        with self._lock:
+            for path in [p for p in self._files if p.parent == folder]:
+                del self._files[path]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _ScheduledClassic:
+    """A classic codec whose encodes and decodes run as jobs of ``owner`` on ``lane`` and
+    report each setting tried (``at_bpp`` calls ``_timed_compress`` once per step)."""
+
+    def __init__(self, codec: ClassicCodec, lane: Scheduler, owner: Hashable, report: Callable[[int], None]):
+        self._codec, self._lane, self._owner, self._report = codec, lane, owner, report
+
+    def __getattr__(self, name: str):
+        return getattr(self._codec, name)
+
+    def _timed_compress(self, x: Image.Image, quality: int) -> tuple[bytes, float]:
+        self._report(quality)
+        return self._lane.run(self._owner, self._codec._timed_compress, x, quality)
+
+    def _finish(self, *args) -> BaselineResult:
+        return self._lane.run(self._owner, self._codec._finish, *args)
+
+
+_LIVE: deque[weakref.ref[ImageSession]] = deque()
+_LIVE_LOCK = threading.Lock()
 
 
 class ImageSession:
-    """The rate-independent analysis of one image and a thread-safe cache rate → Result."""
+    """The analysis of one image and a thread-safe cache rate → Result; every model call a job
+    of ``owner`` on ``lane``.
 
-    def __init__(self, codec: Codec, image: Image.Image):
-        self.codec = codec
-        self.id = uuid.uuid4().hex  # e.g. to name files that belong to this session
-        rgb, self.notice = limit_size(to_rgb(image))
-        with _GATE.hold(foreground=True):
-            self.prep = codec.prepare(rgb)
+    ``reuse_analysis=False`` keeps no analysis between calls (each encode analyses the image
+    again): for hosts where the model lives in another process, e.g. ZeroGPU. ``files``:
+    where :meth:`files` writes the reconstruction PNG and the .msn of a result.
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        image: Image.Image,
+        owner: Hashable | None = None,
+        files: FileStore | None = None,
+        lane: Scheduler = MODEL_LANE,
+        reuse_analysis: bool = True,
+    ):
+        self.codec, self.lane, self.store = codec, lane, files
+        self.id = uuid.uuid4().hex  # names this session's files
+        self.owner = owner if owner is not None else self.id
+        self.image, self.notice = limit_size(to_rgb(image))
+        self.source = lane.run(self.owner, codec.prepare, self.image) if reuse_analysis else self.image
         self._cache: dict[float, Result] = {}
         self._baselines: dict[str, list[BaselineResult]] = {}
         self.baseline_errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._threads: dict[str, threading.Thread] = {}
         self.version = 0  # bumped on every new result: tells viewers when to redraw
-
-    @property
-    def image(self) -> Image.Image:
-        """The input as coded: RGB by the image rule, within the size limit."""
-        return self.prep.image
 
     # Cache -------------------------------------------------------------------------------
 
     def _store(self, result: Result) -> Result:
-        """Cache ``result``; per-element bits are kept for the latest detailed entry only."""
-        key = result.rate  # already rounded to float32 by the codec, like the header
+        """Cache ``result`` (unless the session was closed); per-element bits are kept for the
+        latest detailed entry only."""
         with self._lock:
+            if self._closed.is_set():
+                return result
             if result.encoded.bits:
                 for k, r in self._cache.items():
-                    if r.encoded.bits and k != key:
+                    if r.encoded.bits and k != result.rate:
                         self._cache[k] = replace(r, encoded=replace(r.encoded, bits={}, symbols={}))
-            self._cache[key] = result
+            self._cache[result.rate] = result  # rate already rounded to float32, as in the header
             self.version += 1
         return result
 
@@ -245,145 +286,168 @@ class ImageSession:
             "ms_ssim": [r.ms_ssim for r in results],
         }
 
-    # Coding ------------------------------------------------------------------------------
+    # Coding (each model call one job) ----------------------------------------------------
 
-    def encode(self, rate: float, details: bool = False, foreground: bool = True) -> Result:
-        """Encode at ``rate`` (cached); ``details`` adds bits and symbols per latent element."""
+    def _encode_now(self, rate: float, details: bool) -> Result:
+        """Code and measure at ``rate`` in the calling thread (inside a job)."""
+        old = self.cached(rate)
+        if old is not None and (old.encoded.bits or not details):
+            return old  # made by another job while this one waited
+        enc = self.codec.encode(self.source, rate, details=details)
+        quality = measure(self.codec, self.image, enc.rate, encoded=enc, decode=False)
+        result = Result(enc, quality["psnr"], quality["ms_ssim"], old.decode_s if old else None)
+        return self._store(result)
+
+    def encode(self, rate: float, details: bool = False, slot: Hashable | None = None) -> Result:
+        """The result at ``rate`` (cached, else one job); ``details`` adds bits and symbols per
+        latent element. With ``slot``, a newer request of this owner in that slot replaces this
+        one if it has not started (``CancelledError``)."""
+        rate = self.codec.check_rate(rate)
         old = self.cached(rate)
         if old is not None and (old.encoded.bits or not details):
             return old
-        with _GATE.hold(foreground):
-            enc = self.codec.encode(self.prep, rate, details=details)
-        result = Result(enc, psnr(self.image, enc.image), ms_ssim(self.image, enc.image))
-        return self._store(replace(result, decode_s=old.decode_s) if old else result)
+        return self.lane.run(self.owner, self._encode_now, rate, details, slot=slot)
 
-    def exact(self, rate: float) -> Result:
-        """Encode (with details) and decode the bytes at ``rate``: the decode is timed, and
-        its image must equal the encoder's reconstruction bit for bit."""
-        result = self.encode(rate, details=True)
+    def _decode_now(self, result: Result) -> Result:
+        start = time.perf_counter()
+        decoded = self.codec.decompress(result.data)
+        decode_s = time.perf_counter() - start
+        if decoded.tobytes() != result.image.tobytes():
+            raise RuntimeError(f"decoding the file at rate {result.rate:g} did not reproduce the encoder's image")
+        latest = self.cached(result.rate) or result  # keep details added meanwhile
+        return self._store(replace(latest, decode_s=decode_s))
+
+    def decode(self, rate: float, slot: Hashable | None = None) -> Result:
+        """Decode the cached file at ``rate`` (one job): its decode time, and a check that it
+        gives the encoder's image bit for bit. Codes it first if it is not cached."""
+        result = self.encode(rate, slot=slot)
         if result.decode_s is not None:
             return result
-        with _GATE.hold(foreground=True):
-            start = time.perf_counter()
-            decoded = self.codec.decompress(result.data)
-            decode_s = time.perf_counter() - start
-        if decoded.tobytes() != result.image.tobytes():
-            raise RuntimeError(f"decoding the file at rate {rate:g} did not reproduce the encoder's image")
-        return self._store(replace(result, decode_s=decode_s))
+        return self.lane.run(self.owner, self._decode_now, result, slot=slot)
 
-    def find_rate_for_bpp(self, target_bpp: float, rel_tol: float = 0.005, max_steps: int = 12) -> Result:
-        """The rate whose real bpp is closest to ``target_bpp`` (add details with
-        ``encode(result.rate, details=True)``).
+    def exact(self, rate: float, slot: Hashable | None = None) -> Result:
+        """Encode with details and decode at ``rate``."""
+        self.encode(rate, details=True, slot=slot)
+        return self.decode(rate, slot=slot)
 
-        Starts from the tightest bracket the cache holds and narrows it on real file sizes
-        (bpp grows with rate), each step at the rate where log-bpp interpolates to the
-        target, kept inside the middle 80 % of the bracket, until a file is within
-        ``rel_tol`` of the target or the bracket is 0.01 wide. Rates tried are multiples
-        of 0.001, for a readable slider.
-        """
-        if not target_bpp > 0:
-            raise ValueError(f"target bpp must be a positive number, got {target_bpp!r}")
-        lo, hi = self.codec.rate_range
-        known = self.results()
-        a = max((r for r in known if r.bpp <= target_bpp), key=lambda r: r.rate, default=None) or self.encode(lo)
-        above = [r for r in known if r.bpp > target_bpp and r.rate > a.rate]
-        b = min(above, key=lambda r: r.rate, default=None) or self.encode(hi)
-        for _ in range(max_steps):
-            if not a.bpp < target_bpp < b.bpp or b.rate - a.rate <= 0.01:
-                break  # the target is outside [bpp(lo), bpp(hi)], or the bracket is closed
-            t = np.log(target_bpp / a.bpp) / np.log(b.bpp / a.bpp)
-            r = self.encode(round(a.rate + (b.rate - a.rate) * float(np.clip(t, 0.1, 0.9)), 3))
-            a, b = (r, b) if r.bpp <= target_bpp else (a, r)
-            if abs(r.bpp - target_bpp) <= rel_tol * target_bpp:
-                break
-        return min((a, b), key=lambda r: abs(r.bpp - target_bpp))
+    def rate_for_bpp(
+        self, target_bpp: float, step: float = 0.001, on_try: Callable[[float], None] | None = None
+    ) -> Result:
+        """The result whose real bpp is closest to ``target_bpp`` (``Codec.rate_for_bpp``,
+        starting from what the cache holds; each try a cached job, reported to ``on_try``).
+        A target beyond what the image reaches returns the nearest end of the rate range."""
+
+        def encode(rate: float) -> Encoded:
+            if on_try is not None:
+                on_try(rate)
+            return self.encode(rate).encoded
+
+        known = [r.encoded for r in self.results()]
+        enc = self.codec.rate_for_bpp(self.source, target_bpp, encode=encode, known=known, step=step)
+        return self.cached(enc.rate) or self.encode(enc.rate)
+
+    def reachable(self) -> tuple[float, float] | None:
+        """(bpp at the lowest rate, bpp at the highest) once both are cached."""
+        lo, hi = (self.cached(r) for r in self.codec.rate_range)
+        return (lo.bpp, hi.bpp) if lo and hi else None
+
+    # Files -------------------------------------------------------------------------------
+
+    def files(self, result: Result) -> tuple[Path, Path]:
+        """The .msn file of ``result`` and the PNG of its reconstruction, named by its rate,
+        in this session's folder of the file store (written once)."""
+        if self.store is None:
+            raise RuntimeError("this session has no file store")
+        name = f"msinn-rate{result.rate:.2f}"
+        msn = self.store.ensure(self.id, f"{name}.msn", lambda p: p.write_bytes(result.data))
+        png = self.store.ensure(self.id, f"{name}.png", lambda p: save_png(result.image, p))
+        return msn, png
+
+    def input_png(self) -> Path:
+        """The coded input (after the image rule and size limit) as a PNG file."""
+        if self.store is None:
+            raise RuntimeError("this session has no file store")
+        return self.store.ensure(self.id, "input.png", lambda p: save_png(self.image, p))
 
     # Background work ---------------------------------------------------------------------
 
-    def _start(self, name: str, target: Callable[..., None], *args) -> threading.Thread:
-        """Run ``target`` in a daemon thread, once per ``name``."""
-        with self._lock:
-            if name not in self._threads:
-                self._threads[name] = threading.Thread(target=target, args=args, daemon=True)
-                self._threads[name].start()
-                with _LIVE_LOCK:
-                    _BACKGROUND[:] = [t for t in _BACKGROUND if t.is_alive()] + [self._threads[name]]
-            return self._threads[name]
-
-    @property
-    def _stopped(self) -> bool:
-        return self._closed.is_set() or _EXITING.is_set()
-
-    @property
-    def busy(self) -> bool:
-        """Whether background work (grid or classic codecs) is still running."""
-        return any(t.is_alive() for t in self._threads.values())
-
-    @property
-    def comparing(self) -> bool:
-        """Whether the classic codecs are still being run on this image."""
-        return "baselines" in self._threads and self._threads["baselines"].is_alive()
-
-    def fill_grid(self, rates: Iterable[float] | None = None) -> None:
-        """Encode at every rate of ``rates`` (default: ``grid_rates``) as background work;
-        stops early once the session is closed."""
-        for rate in grid_rates(self.codec.rate_range) if rates is None else rates:
-            if self._stopped:
+    def _grid_steps(self, rates: Iterable[float]):
+        for rate in rates:
+            if self._closed.is_set():
                 return
-            self.encode(rate, foreground=False)
+            if self.cached(rate) is None:
+                yield lambda rate=rate: self._grid_step(rate)
 
-    def start_grid(self, rates: Iterable[float] | None = None) -> threading.Thread:
-        """Run :meth:`fill_grid` in a daemon thread (once), and count this session among
-        the live ones: the oldest beyond MAX_LIVE_SESSIONS is closed."""
+    def _grid_step(self, rate: float) -> None:
+        result = self._encode_now(rate, details=False)
+        if self.store is not None and not self._closed.is_set():
+            self.files(result)  # so that showing it later costs no PNG encoding
+
+    def start_grid(self, rates: Iterable[float] | None = None) -> None:
+        """Code ``rates`` (default: ``grid_rates``) as background steps of this owner, and
+        count this session among the live ones: the oldest beyond MAX_LIVE_SESSIONS is closed."""
         with _LIVE_LOCK:
             _LIVE.append(weakref.ref(self))
             while len(_LIVE) > MAX_LIVE_SESSIONS:
                 if (oldest := _LIVE.popleft()()) is not None:
                     oldest.close()
-        return self._start("grid", self.fill_grid, rates)
+        rates = grid_rates(self.codec.rate_range) if rates is None else list(rates)
+        self.lane.background(self.owner, self._grid_steps(rates))
 
-    def compare_baselines(self, sweeps: dict[str, tuple[int, ...]] = BASELINE_SWEEPS) -> None:
-        """Code the image with each classic codec at its sweep's settings (background work).
-        A codec that fails is skipped; its message goes to ``baseline_errors``."""
-        for name, qualities in sweeps.items():
-            codec = get_codec(name)
-            for quality in qualities:
-                if self._stopped:
-                    return
-                try:
-                    with _GATE.hold(foreground=False):
-                        result = codec.measure(self.image, quality)
-                except BaselineError as e:
-                    self.baseline_errors[name] = str(e).splitlines()[0]
-                    continue
-                with self._lock:
-                    self._baselines.setdefault(name, []).append(result)
-                    self.version += 1
+    @property
+    def busy(self) -> bool:
+        """Whether this owner's background work (the grid) is still queued or running."""
+        return not self._closed.is_set() and self.lane.has_background(self.owner)
 
-    def start_baselines(self, sweeps: dict[str, tuple[int, ...]] = BASELINE_SWEEPS) -> threading.Thread:
-        """Run :meth:`compare_baselines` in a daemon thread (once)."""
-        return self._start("baselines", self.compare_baselines, sweeps)
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # Classic codecs (CLASSIC_LANE) ---------------------------------------------------------
+
+    def measure_classic(self, name: str, quality: int, lane: Scheduler = CLASSIC_LANE) -> BaselineResult:
+        """One classic codec at one setting on this image (a job); its point joins
+        :meth:`baseline_curves`."""
+        result = lane.run(self.owner, get_codec(name).measure, self.image, quality)
+        with self._lock:
+            self._baselines.setdefault(name, []).append(result)
+            self.version += 1
+        return result
 
     def baseline_curves(self) -> list[dict]:
-        """Classic codecs' curves on this image so far: {name, bpp[], psnr[]} sorted by bpp."""
+        """Classic codecs' curves on this image so far: {key, name, bpp[], psnr[]} by bpp."""
         with self._lock:
             done = {name: sorted(rs, key=lambda r: r.bpp) for name, rs in self._baselines.items()}
         return [
-            {"name": get_codec(name).label, "bpp": [r.bpp for r in rs], "psnr": [r.psnr for r in rs]}
+            {"key": name, "name": get_codec(name).label, "bpp": [r.bpp for r in rs], "psnr": [r.psnr for r in rs]}
             for name, rs in done.items()
         ]
 
-    def matched(self, codec_name: str, bpp: float) -> BaselineResult:
-        """A classic codec on this image at the setting whose real bpp is closest to ``bpp``."""
-        codec = get_codec(codec_name)
-        with _GATE.hold(foreground=True):
-            return at_bpp(codec, self.image, bpp)
+    def matched(
+        self,
+        codec_name: str,
+        bpp: float,
+        on_try: Callable[[int], None] = lambda q: None,
+        lane: Scheduler = CLASSIC_LANE,
+    ) -> BaselineResult:
+        """A classic codec on this image at the setting whose real bpp is closest to ``bpp``
+        (``baselines.at_bpp``; each setting tried one job, reported to ``on_try``)."""
+        return at_bpp(_ScheduledClassic(get_codec(codec_name), lane, self.owner, on_try), self.image, bpp)
 
     def close(self) -> None:
-        """Stop background work after its current step and drop the cache (the session
-        still codes on request)."""
+        """Drop this owner's queued work and the cache (the session still codes on request).
+        Only the first call cancels: by a later one the owner may be coding another image."""
+        if self._closed.is_set():
+            return
         self._closed.set()
+        self.lane.cancel(self.owner)
+        CLASSIC_LANE.cancel(self.owner)
         with self._lock:
             self._cache.clear()
             self._baselines.clear()
             self.version += 1
+
+
+def save_png(image: Image.Image, path: Path) -> None:
+    """PNG at zlib level 1: files are sent as they are, speed matters more than size."""
+    image.save(path, format="PNG", compress_level=1)

@@ -1,16 +1,26 @@
-"""The viewer's per-image session: size limit, rate cache, exact decode, rate search."""
+"""The viewer's per-image session (size limit, rate cache through the scheduler, exact decode,
+rate search) and the file store the app serves from."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from msinn.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, ImageSession, grid_rates, limit_size
+from msinn.scheduler import Scheduler, wait_idle
+from msinn.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, FileStore, ImageSession, grid_rates, limit_size
 
 
 @pytest.fixture
-def session(tiny_codec, small_image) -> ImageSession:
-    return ImageSession(tiny_codec, small_image)
+def lane():
+    scheduler = Scheduler("session-test", workers=1)
+    yield scheduler
+    scheduler.close()
+
+
+@pytest.fixture
+def session(tiny_codec, small_image, lane, tmp_path) -> ImageSession:
+    return ImageSession(tiny_codec, small_image, files=FileStore(tmp_path / "files", 1 << 30), lane=lane)
 
 
 def test_grid_rates_cover_the_range_ends_first():
@@ -38,23 +48,81 @@ def test_session_result_is_the_codecs_and_is_cached(session, tiny_codec, small_i
     assert session.nearest(1.45) is result and session.nearest(3.0) is result
 
 
-def test_exact_decodes_the_file_and_keeps_bits_of_the_latest_only(session):
+def test_exact_decodes_the_file_and_keeps_bits_of_the_latest_only(session, tiny_codec):
     first = session.exact(1.0)
     assert first.decode_s > 0 and first.encoded.bits
+    assert tiny_codec.decompress(first.data).tobytes() == first.image.tobytes()
     second = session.exact(2.0)
     assert second.encoded.bits and not session.cached(1.0).encoded.bits
     assert session.cached(1.0).decode_s == first.decode_s
 
 
-def test_fill_grid_gives_the_rd_curve_in_rate_order(session):
-    session.fill_grid([2.0, 0.0, 1.0])
+def test_the_grid_fills_in_the_background_and_gives_the_rd_curve_in_rate_order(session, lane):
+    session.start_grid([2.0, 0.0, 1.0])
+    assert wait_idle(lane, session.owner, 60)
     curve = session.rd_curve()
     assert curve["rate"] == [0.0, 1.0, 2.0]
     assert curve["bpp"] == sorted(curve["bpp"])
+    assert all(session.files(r)[1].exists() for r in session.results())  # PNGs written by the grid
 
 
-def test_find_rate_for_bpp_lands_near_the_target(session):
-    target = session.encode(1.7).bpp * 1.01
-    session.close()  # an empty cache: the search brackets from the ends
-    result = session.find_rate_for_bpp(target)
-    assert result.bpp == pytest.approx(target, rel=0.05)
+def test_closing_drops_the_queued_grid(session, lane):
+    session.start_grid(np.arange(0.0, 3.01, 0.25))
+    session.close()
+    assert wait_idle(lane, session.owner, 60)
+    assert session.results() == [] and not session.busy
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.6])
+def test_rate_for_bpp_lands_on_the_step_grid_near_the_target(session, fraction):
+    lo, hi = session.encode(0.0).bpp, session.encode(3.0).bpp
+    target = lo * (hi / lo) ** fraction
+    tried = []
+    result = session.rate_for_bpp(target, step=0.05, on_try=tried.append)
+    assert result.bpp == pytest.approx(target, rel=0.1)
+    assert all(abs(r / 0.05 - round(r / 0.05)) < 1e-6 for r in [*tried, result.rate])
+    assert session.cached(result.rate) is result
+
+
+def test_rate_for_bpp_beyond_the_range_returns_the_nearest_end(session, tiny_codec):
+    lo, hi = tiny_codec.rate_range
+    assert session.rate_for_bpp(1e-6).rate == lo
+    assert session.rate_for_bpp(1e6).rate == hi
+
+
+# File store -------------------------------------------------------------------------------
+
+
+def _write(n: int):
+    return lambda path: path.write_bytes(b"x" * n)
+
+
+def test_file_store_evicts_the_oldest_files_beyond_its_cap(tmp_path):
+    store = FileStore(tmp_path, max_bytes=250)
+    paths = [store.ensure("a", f"{i}.bin", _write(100)) for i in range(2)]
+    newest = store.ensure("b", "2.bin", _write(100))
+    assert not paths[0].exists() and paths[1].exists() and newest.exists()
+    assert store.total_bytes == 200
+    big = store.ensure("c", "big.bin", _write(1000))  # over the cap alone: kept, all others out
+    assert big.exists() and not paths[1].exists() and not newest.exists()
+
+
+def test_file_store_rewrites_an_evicted_file_and_removes_a_folder(tmp_path):
+    store = FileStore(tmp_path, max_bytes=150)
+    first = store.ensure("a", "one.bin", _write(100))
+    store.ensure("b", "two.bin", _write(100))
+    assert not first.exists()
+    assert store.ensure("a", "one.bin", _write(100)).exists()
+    store.remove("a")
+    assert not (tmp_path / "a").exists() and store.total_bytes == 0
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no partial files left
+
+
+def test_closing_an_old_session_again_leaves_the_owners_new_image_alone(tiny_codec, small_image, lane):
+    old = ImageSession(tiny_codec, small_image, owner="tab", lane=lane)
+    old.close()
+    new = ImageSession(tiny_codec, small_image, owner="tab", lane=lane)
+    new.start_grid([0.0, 1.0])
+    old.close()  # e.g. evicted as the oldest live session
+    assert wait_idle(lane, "tab", 60)
+    assert [r.rate for r in new.results()] == [0.0, 1.0]

@@ -1,0 +1,188 @@
+"""The app's event handlers called directly (no server, no browser), with the shipped model:
+every path that sets a rate ends at the exact result, the downloads are the shown result,
+odd input gets a plain answer, and a tab's files go when the tab goes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import gradio as gr
+import pytest
+from conftest import ASSETS
+from PIL import Image
+
+from msinn.bitstream import unpack
+from msinn.image import load_image
+from msinn.scheduler import wait_idle
+
+IMAGE = ASSETS / "kodim23_160x104.png"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio")))
+    import app
+
+    return app
+
+
+@pytest.fixture
+def viewer(app):
+    viewer = app.Viewer()
+    yield viewer
+    viewer.close()
+
+
+def last(updates) -> dict:
+    """Run a handler's generator to the end; the union of its updates (later ones winning),
+    without the outputs it left unchanged."""
+    merged = {}
+    for update in updates:
+        merged |= {k: v for k, v in update.items() if v != gr.skip()}
+    return merged
+
+
+def loaded(app, viewer, image=None, rate=5.0) -> dict:
+    return last(app.load_image(image or load_image(IMAGE), viewer, rate, None))
+
+
+def path(button: gr.DownloadButton) -> str:
+    """The file a download button offers."""
+    return button.value["path"] if isinstance(button.value, dict) else button.value
+
+
+def shown_files(app, out: dict) -> tuple[bytes, Image.Image]:
+    msn, png = out[app.download_msn], out[app.download_png]
+    assert msn.interactive and png.interactive
+    with Image.open(path(png)) as im:
+        return open(path(msn), "rb").read(), im.convert("RGB")
+
+
+def check_exact(app, out: dict, rate: float) -> None:
+    """The readouts, the .msn and the PNG offered are all the file coded at ``rate``."""
+    data, png = shown_files(app, out)
+    header, _ = unpack(data)
+    assert header.rate == app.codec.check_rate(rate)
+    assert data == app.codec.encode(load_image(IMAGE), rate).data
+    assert png.tobytes() == app.codec.decompress(data).tobytes()
+    assert f"**Rate {rate:.2f}** · " in out[app.readouts]
+    assert f"| {8 * len(data) / (png.width * png.height):.4f} |" in out[app.readouts]
+    assert f"rate{rate:.2f}" in os.path.basename(path(out[app.download_msn]))
+
+
+def test_a_new_image_ends_at_the_exact_result_with_details(app, viewer):
+    out = loaded(app, viewer, rate=5.0)
+    check_exact(app, out, 5.0)
+    assert out[app.readouts].count(" s |") == 2  # encode and decode times: the file was decoded
+    assert len(out[app.latents]) == 5 and out[app.heatmaps] is not None and out[app.rd_plot] is not None
+
+
+def test_a_typed_rate_off_the_slider_grid_ends_at_the_exact_result_on_the_grid(app, viewer):
+    loaded(app, viewer)
+    app.preview_rate(viewer, 7.257)  # typing fires input events …
+    out = last(app.settle_rate(viewer, 7.257))  # … and change events; nothing fires on Enter
+    assert out[app.rate_slider] == 7.25  # the box shows the rate on the slider's step
+    check_exact(app, out, 7.25)
+
+
+def test_a_rate_already_shown_exactly_is_not_coded_again(app, viewer):
+    loaded(app, viewer)
+    check_exact(app, last(app.settle_rate(viewer, 3.5)), 3.5)
+    assert last(app.settle_rate(viewer, 3.5)) == {}  # e.g. the change event of a value the app set
+
+
+def test_a_newer_rate_wins_over_an_older_one(app, viewer):
+    loaded(app, viewer)
+    older = {}
+    thread = threading.Thread(target=lambda: older.update(last(app.settle_rate(viewer, 2.0))))
+    thread.start()
+    time.sleep(app.SETTLE_S / 4)
+    app.preview_rate(viewer, 9.0)  # the slider moved on while the older value settled
+    thread.join()
+    assert older == {}
+    check_exact(app, last(app.settle_rate(viewer, 9.0)), 9.0)
+
+
+def test_dragging_shows_the_nearest_cached_result_and_its_files(app, viewer):
+    loaded(app, viewer, rate=5.0)
+    out = app.preview_rate(viewer, 5.6)
+    assert "preview: nearest computed rate" in out[app.readouts] and "**Rate 5.00**" in out[app.readouts]
+    data, _ = shown_files(app, out)
+    assert unpack(data)[0].rate == 5.0  # the downloads are the result shown, not the slider's rate
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [(1e-4, "lowest reachable here"), (50.0, "highest reachable here"), (0.8, "closest to the target 0.8 bpp")],
+)
+def test_the_target_bpp_search_says_what_it_shows(app, viewer, target, expected):
+    loaded(app, viewer)
+    out = last(app.find_rate_for_bpp(viewer, target))
+    rate = out[app.rate_slider]
+    assert abs(rate / app.RATE_STEP - round(rate / app.RATE_STEP)) < 1e-9
+    assert expected in out[app.readouts]
+    check_exact(app, out, rate)
+
+
+@pytest.mark.parametrize("target", [None, 0.0, -1.0])
+def test_a_missing_target_bpp_gets_a_plain_message(app, viewer, target):
+    loaded(app, viewer)
+    with pytest.raises(gr.Error) as error:
+        last(app.find_rate_for_bpp(viewer, target))
+    assert error.value.message == "Enter a target size in bits per pixel, a number above 0."
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (1, 700), (700, 1)])
+def test_odd_sizes_are_coded_and_shown_at_their_own_size(app, viewer, size):
+    image = load_image(IMAGE).resize(size, Image.Resampling.BOX)
+    out = loaded(app, viewer, image=image, rate=4.0)
+    data, png = shown_files(app, out)
+    assert png.size == size
+    assert png.tobytes() == app.codec.decompress(data).tobytes()
+    assert len(out[app.latents]) == 5
+
+
+def test_an_error_while_drawing_reaches_the_visitor_plainly_and_the_tab_stays_usable(app, viewer, monkeypatch):
+    loaded(app, viewer)
+
+    def broken(enc):
+        raise RuntimeError("figure exploded")
+
+    monkeypatch.setattr(app.plots, "bit_heatmaps", broken)
+    with pytest.raises(gr.Error) as error:
+        last(app.settle_rate(viewer, 6.0))
+    assert error.value.message.startswith("Something went wrong here (RuntimeError: figure exploded).")
+    monkeypatch.undo()
+    check_exact(app, last(app.settle_rate(viewer, 6.5)), 6.5)
+
+
+def test_closing_the_tab_deletes_its_files_and_stops_its_work(app, viewer):
+    loaded(app, viewer)
+    session = viewer.session
+    folder = app.FILES.folder(session.id)
+    assert any(folder.iterdir())
+
+    class Request:  # what the unload event passes
+        session_hash = "closing-tab"
+
+    app._register(viewer, Request())
+    app._tab_closed(Request())
+    assert not folder.exists()
+    assert wait_idle(session.lane, viewer.id, 60) and session.closed and not session.busy
+    assert "closing-tab" not in app.VIEWERS
+
+
+def test_a_new_image_in_the_same_tab_deletes_the_old_images_files(app, viewer):
+    loaded(app, viewer)
+    old = app.FILES.folder(viewer.session.id)
+    loaded(app, viewer, image=load_image(IMAGE).transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    assert not old.exists() and app.FILES.folder(viewer.session.id).exists()
+
+
+def test_downloads_are_inactive_until_a_result_exists(app, viewer):
+    assert not app.download_msn.interactive and not app.download_png.interactive
+    loaded(app, viewer)
+    out = last(app.load_image(None, viewer, 5.0, None))
+    assert not out[app.download_msn].interactive and out[app.download_msn].value is None
