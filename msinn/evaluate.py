@@ -33,8 +33,9 @@ def comparison_curves() -> dict[str, dict]:
     return curves
 
 
-def measure(codec, image, rate: float, encoded=None, decode: bool = True) -> dict[str, float]:
-    """Code ``image`` at ``rate`` through real bytes: bpp, psnr, ms_ssim, encode_s, decode_s.
+def measure(codec, image, rate: float, encoded=None, decode: bool = True, effort: int = 0) -> dict[str, float]:
+    """Code ``image`` at ``rate`` (and ``effort``) through real bytes: bpp, psnr, ms_ssim,
+    encode_s, decode_s.
 
     ``encoded``: ``codec.encode(image, rate)`` already made (the app has it) is measured
     instead of coding again. Its reconstruction is the decoder's bit for bit, so with
@@ -43,7 +44,7 @@ def measure(codec, image, rate: float, encoded=None, decode: bool = True) -> dic
     """
     if encoded is None:
         start = time.perf_counter()
-        data, out = codec.compress(image, rate), None
+        data, out = codec.compress(image, rate, effort=effort), None
         encode_s = time.perf_counter() - start
     else:
         data, out, encode_s = encoded.data, encoded.image, encoded.encode_s
@@ -60,7 +61,7 @@ def measure(codec, image, rate: float, encoded=None, decode: bool = True) -> dic
             "encode_s": encode_s, "decode_s": decode_s}  # fmt: skip
 
 
-def evaluate_msinn(codec, paths: list[Path], rates: list[float]) -> tuple[dict, dict]:
+def evaluate_msinn(codec, paths: list[Path], rates: list[float], effort: int = 0) -> tuple[dict, dict]:
     """→ (results averaged per rate, per-image {name: {"bpp": [...], "psnr-rgb": [...]}})."""
     from .image import load_image
 
@@ -69,7 +70,7 @@ def evaluate_msinn(codec, paths: list[Path], rates: list[float]) -> tuple[dict, 
     for i, path in enumerate(tqdm(paths, desc="images")):
         image = load_image(path)
         for j, rate in enumerate(rates):
-            rows[i, j] = list(measure(codec, image, rate).values())
+            rows[i, j] = list(measure(codec, image, rate, effort=effort).values())
         per_image[path.name] = {"bpp": rows[i, :, 0].tolist(), "psnr-rgb": rows[i, :, 1].tolist()}
     results = {k: rows[:, :, n].mean(axis=0).tolist() for n, k in enumerate(KEYS)}
     return results, per_image
@@ -105,9 +106,9 @@ def run(args: argparse.Namespace) -> None:
         codec = load(args.model, args.device)
         lo, hi = codec.rate_range
         rates = args.rates if args.rates else [float(r) for r in np.arange(lo, hi + 1e-9, 1.0)]
-        results, per_image = evaluate_msinn(codec, paths, rates)
-        name = f"MSINN {codec.name} (ours)"
-        description = f"weights {codec.name} id {codec.model_id.hex()}, step {codec.meta.get('step', '?')}, real bitstreams"
+        results, per_image = evaluate_msinn(codec, paths, rates, args.effort)
+        name = f"MSINN {codec.name}{f', effort {args.effort}' if args.effort else ''} (ours)"
+        description = f"weights {codec.name} id {codec.model_id.hex()}, step {codec.meta.get('step', '?')}, effort {args.effort}, real bitstreams"
         print(monotonic_report(rates, per_image))
         extra = {"rate": rates}
     else:
@@ -148,6 +149,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", default="msinn", help="msinn (default) or a classic codec: vvc, hevc, av1, jxl, webp, jpeg2000, jpeg")
     p.add_argument("--model", default=None, help="MSINN weights name or path (default: shipped)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N for MSINN (default: cuda when present)")
+    p.add_argument("--effort", type=int, default=0, choices=(0, 1, 2), help="MSINN encoder effort (msinn/refine.py)")
     p.add_argument("--rates", type=float, nargs="*", help="MSINN rate indices (default: every anchor)")
     p.add_argument("--qualities", type=int, nargs="*", help="quality settings of a classic codec")
     p.add_argument("--preset", default=None, help="vvenc preset for --codec vvc (default: the codec's)")

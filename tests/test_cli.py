@@ -62,3 +62,15 @@ def test_evaluate_writes_compressai_json_from_real_files(tiny_weights, tmp_path,
     doc = json.loads(out.read_text())
     assert set(doc["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time", "rate"}
     assert doc["results"]["rate"] == [0.0, 2.0] and doc["results"]["bpp"][0] < doc["results"]["bpp"][1]
+
+
+def test_effort_through_the_cli_keeps_the_decoder(tiny_weights, tmp_path, small_image):
+    """compress --effort 1 makes a file the plain decompress reads; evaluate --effort records it."""
+    src, msn, png = tmp_path / "a.png", tmp_path / "a.msn", tmp_path / "a-dec.png"
+    small_image.save(src)
+    assert main(["compress", str(src), str(msn), "--rate", "2", "--effort", "1", "--model", str(tiny_weights)]) == 0
+    assert main(["decompress", str(msn), str(png), "--model", str(tiny_weights)]) == 0
+    assert Image.open(png).size == small_image.size
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(tmp_path), "--out", str(out), "--rates", "1", "--effort", "1", "--model", str(tiny_weights)]) == 0
+    assert "effort 1" in json.loads(out.read_text())["description"]
