@@ -11,8 +11,8 @@ Policy:
 
 1. **Foreground first.** A submitted job (someone is waiting for it) goes before any
    background step; background steps run on their own thread(s), only while no foreground
-   job is waiting, and (on Linux) at a lower CPU priority, so one that is running slows a
-   foreground job little.
+   job is waiting and a foreground worker is idle, and (on Linux) at a lower CPU priority,
+   so one that is running slows a foreground job little.
 2. **Round robin across owners.** Each foreground worker takes the oldest job of the next
    owner in turn, so k owners with work each get every k-th job however much they queue, and
    an owner runs at most one foreground job at a time: with two workers a second owner always
@@ -220,9 +220,12 @@ class Scheduler:
         return None
 
     def _next_steps(self) -> tuple[Hashable, _Owner, Iterator, contextvars.Context, int] | None:
-        """Take out the next background iterator, only while no foreground job waits; owners
-        take turns, and so do an owner's iterators."""
-        if any(entry.jobs for entry in self._owners.values()):
+        """Take out the next background iterator, only while no foreground job waits and a
+        foreground worker is idle (background work fills idle capacity: it never makes the
+        CPU or memory hold more than one job beyond the foreground workers'); owners take
+        turns, and so do an owner's iterators."""
+        entries = self._owners.values()
+        if any(entry.jobs for entry in entries) or sum(entry.running for entry in entries) >= self.workers:
             return None
         for owner, entry in self._owners.items():
             if entry.steps:

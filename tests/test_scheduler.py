@@ -174,3 +174,18 @@ def test_a_closed_scheduler_refuses_work_and_cancels_the_queue():
     assert waiting.cancelled()
     with pytest.raises(RuntimeError, match="closed"):
         lane.submit("A", lambda: None)
+
+
+def test_background_waits_while_every_foreground_worker_is_busy():
+    lane = Scheduler("busy", workers=2)
+    ran = []
+    try:
+        releases = [blocker(lane, owner=o) for o in ("A", "B")]  # both foreground workers busy
+        lane.background("C", [lambda: ran.append("bg")])
+        time.sleep(0.2)
+        assert ran == []
+        releases[0].set()  # one worker idle: background may use it
+        assert wait_idle(lane, "C", TIMEOUT) and ran == ["bg"]
+        releases[1].set()
+    finally:
+        lane.close()
