@@ -203,9 +203,10 @@ def _plain_errors(unchanged: str) -> Callable[[Callable], Callable]:
     """Handler decorator. Errors reach the visitor as one plain sentence and leave the tab
     usable: bad input (ValueError, e.g. BitstreamError) as its own message, anything else as a
     short notice (the traceback goes to the log); work dropped for a newer request
-    (CancelledError) ends quietly. A generator handler that has nothing to show yields
-    "``unchanged`` (an output's name): no update" once: gradio would blank every output of a
-    generator that yields nothing."""
+    (CancelledError) ends quietly. A generator handler ends with one more update, "``unchanged``
+    (an output's name): no change": gradio applies a generator's last update again when it
+    ends (which would bring back a result that a newer request has replaced meanwhile), and
+    blanks every output of a generator that yielded nothing."""
 
     def decorate(handler: Callable) -> Callable:
         def message(e: Exception) -> gr.Error:
@@ -223,19 +224,15 @@ def _plain_errors(unchanged: str) -> Callable[[Callable], Callable]:
 
             @functools.wraps(handler)
             def generator(*args, **kwargs):
-                shown = False
                 try:
-                    for update in handler(*args, **kwargs):
-                        shown = True
-                        yield update
+                    yield from handler(*args, **kwargs)
                 except gr.Error:
                     raise
                 except CancelledError:
                     pass
                 except Exception as e:
                     raise message(e) from None
-                if not shown:
-                    yield {globals()[unchanged]: gr.skip()}
+                yield {globals()[unchanged]: gr.skip()}
 
             return generator
 

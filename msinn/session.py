@@ -381,7 +381,11 @@ class ImageSession:
     def _grid_step(self, rate: float) -> None:
         result = self._encode_now(rate, details=False)
         if self.store is not None and not self._closed.is_set():
-            self.files(result)  # so that showing it later costs no PNG encoding
+            try:
+                self.files(result)  # so that showing it later costs no PNG encoding
+            except FileNotFoundError:  # the session closed and its folder went meanwhile
+                if not self._closed.is_set():
+                    raise
 
     def start_grid(self, rates: Iterable[float] | None = None) -> None:
         """Code ``rates`` (default: ``grid_rates``) as background steps of this owner, and
