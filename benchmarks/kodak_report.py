@@ -4,7 +4,9 @@
 
 Prints, for each results file, the per-rate Kodak averages and the BD-rates against every
 reference curve (published VTM, BPG, AV1, WebP, JPEG 2000, JPEG, MSINN-VRLIC, InvCompress and
-our vvenc run); ``--plot`` draws them all beside the references.
+our vvenc run); ``--plot`` draws them all beside the references. A results file from
+``benchmarks.effort_kodak`` also carries its effort-0 curve on the same images (``baseline``),
+drawn dashed; ``--no-references`` leaves the 24-image reference curves out (for subsets).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import argparse
 import json
 
 from msinn.evaluate import bd_table, comparison_curves, rd_figure
+from msinn.plots import compressai_curve, rd_plot
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("results", nargs="+")
     p.add_argument("--plot", default=None, help="write an RD plot (PNG) of every results file with the references")
+    p.add_argument("--no-references", action="store_true", help="plot only the results files' curves")
     args = p.parse_args()
     docs = []
     for path in args.results:
@@ -26,7 +30,17 @@ def main() -> None:
             docs.append(json.load(f))
         report(docs[-1])
     if args.plot:
-        rd_figure(docs, "Rate–distortion on Kodak (24 images)").savefig(args.plot, dpi=150, bbox_inches="tight")
+        curves = []
+        for doc in docs:
+            if "baseline" in doc:
+                curves.append({"name": f"{doc['name'].split(',')[0]}, effort 0 (same images)", "results": doc["baseline"]})
+            curves.append(doc)
+        if args.no_references:
+            fig = rd_plot([compressai_curve(c, **({"linestyle": "--", "color": "0.45", "linewidth": 1.5} if "effort 0" in c["name"] else {})) for c in curves],
+                          title=f"Encoder effort on {docs[0]['description'].split(', ')[1]}")  # fmt: skip
+        else:
+            fig = rd_figure(curves, "Rate–distortion on Kodak (24 images)")
+        fig.savefig(args.plot, dpi=150, bbox_inches="tight")
 
 
 def report(doc: dict) -> None:

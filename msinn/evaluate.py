@@ -139,7 +139,8 @@ def rd_figure(docs: list[dict], title: str):
     """The Kodak reference curves plus each CompressAI-format results ``doc`` (name, results)."""
     from .plots import compressai_curve, rd_plot
 
-    curves = [compressai_curve(ref) for ref in comparison_curves().values()]
+    # our own vvenc run shares VVC's colour with the published VTM curve: dashed to tell them apart
+    curves = [compressai_curve(ref, **({"linestyle": "--"} if key == "vvenc (ours)" else {})) for key, ref in comparison_curves().items()]
     return rd_plot(curves + [compressai_curve(doc) for doc in docs], title=title)
 
 
