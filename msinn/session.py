@@ -2,7 +2,7 @@
 process-wide fair scheduler, results cached per rate; and the files a viewer offers.
 
     session = ImageSession(codec, image, owner="tab-1")  # image rule, size limit, analysis
-    session.start_grid()                   # background steps: rates 0, 11, 5.5, … coarse to fine
+    session.start_grid()                   # background steps: rates 0, 11, 8, 4, … coarse to fine
     session.nearest(4.3)                   # the cached result closest to 4.3 (instant)
     session.encode(4.3, details=True)      # a job: code at exactly 4.3 (+ bits per element)
     session.decode(4.3)                    # a job: decode that file, timed, checked

@@ -126,3 +126,11 @@ def test_closing_an_old_session_again_leaves_the_owners_new_image_alone(tiny_cod
     old.close()  # e.g. evicted as the oldest live session
     assert wait_idle(lane, "tab", 60)
     assert [r.rate for r in new.results()] == [0.0, 1.0]
+
+
+def test_without_a_kept_analysis_the_files_are_the_same(tiny_codec, small_image, lane):
+    """ZeroGPU's way (no tensors kept between model calls) codes the same bytes."""
+    kept = ImageSession(tiny_codec, small_image, lane=lane)
+    redone = ImageSession(tiny_codec, small_image, lane=lane, reuse_analysis=False)
+    assert redone.source is redone.image
+    assert redone.exact(1.5).data == kept.exact(1.5).data
