@@ -721,7 +721,8 @@ with gr.Blocks(title="MSINN image compression", delete_cache=(600, 3600)) as dem
     rate_slider.input(preview_rate, [viewer_state, rate_slider], view, show_progress="hidden",
                       trigger_mode="always_last", **raw)  # fmt: skip
     rate_slider.change(settle_rate, [viewer_state, rate_slider], [rate_slider, *view, *details],
-                       show_progress="hidden", trigger_mode="always_last", **raw)  # fmt: skip
+                       show_progress="minimal", show_progress_on=readouts, trigger_mode="always_last",
+                       **raw)  # fmt: skip
     gr.on([find_button.click, target_bpp.submit], find_rate_for_bpp, [viewer_state, target_bpp],
           [rate_slider, *view, *details], **raw)  # fmt: skip
     reconstruction.select(zoom_at, viewer_state, zoom, **private)

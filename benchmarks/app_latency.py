@@ -40,6 +40,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 KODIM23 = REPO / "assets" / "examples" / "kodim23.png"
 TIMEOUT_MS = int(os.environ.get("MSINN_TIMEOUT_MS", "120000"))
+READOUTS = "#readouts [data-testid=markdown]"  # the text, without the progress timer beside it
 EXACT = r"Rate {rate} · exact"  # the readouts of a real file at that rate
 DECODED = r"Rate {rate} · exact(?![\s\S]*…)"  # … and its decode time (no "…" left)
 
@@ -69,18 +70,18 @@ class Visitor:
         self.context.close()
 
     def readouts(self) -> str:
-        return self.page.locator("#readouts").inner_text()
+        return self.page.locator(READOUTS).inner_text()
 
     def wait(self, pattern: str, other_than: str | None = None, timeout_ms: int = TIMEOUT_MS) -> float:
         """Seconds until the readouts' text matches the regular expression ``pattern`` (and,
         given ``other_than``, differs from that text)."""
         start = time.perf_counter()
         self.page.wait_for_function(
-            """([re, old]) => {
-                const text = document.querySelector('#readouts')?.innerText ?? '';
+            """([re, old, sel]) => {
+                const text = document.querySelector(sel)?.innerText ?? '';
                 return text !== old && new RegExp(re).test(text);
             }""",
-            arg=[pattern, other_than],
+            arg=[pattern, other_than, READOUTS],
             polling=20,
             timeout=timeout_ms,
         )
