@@ -43,7 +43,6 @@ def test_round_trip_keeps_size_and_mode_with_sane_psnr(name, image):
     for r in (high, low):
         assert r.data and r.codec == name
         assert r.image.size == image.size and r.image.mode == "RGB"
-        assert r.bpp == 8 * len(r.data) / (image.width * image.height)
     assert 25 < high.psnr < 60 and 0.9 < high.ms_ssim <= 1
     assert high.bpp > low.bpp and high.psnr > low.psnr
 

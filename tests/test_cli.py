@@ -19,7 +19,7 @@ def test_compress_info_decompress_round_trip(tiny_weights, tmp_path, small_image
     info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     w, h = small_image.size
     assert (info["width"], info["height"], info["rate"]) == (w, h, 1.5)
-    assert info["bytes"] == msn.stat().st_size and info["bpp"] == 8 * info["bytes"] / (w * h)
+    assert info["bytes"] == msn.stat().st_size
     assert main(["decompress", str(msn), str(out), "--model", str(tiny_weights)]) == 0
     assert Image.open(out).size == small_image.size
 
