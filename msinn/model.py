@@ -4,7 +4,7 @@ Variable-Rate Learned Image Compression", IEEE TMM 2025)::
 
     x ─INN─► y1 y2 y3 y4 y5            (analysis, rate-independent)
                          │ coarse → fine: y5, y4, y3, y2, y1
-    for each latent y_k: r = (y_k − μ)·g(rate) ─round─► r̂ ─rANS─► bytes
+    for each latent y_k: r = (y_k − μ)·g(rate) ─round─► r̂ ─range coder─► bytes
                          ŷ_k = r̂·g_inv(rate) + μ (+ LRP)
                          ĥ ← INN⁻¹ level(ŷ_k, ĥ)    (context for the next, finer latent)
     x̂ = post_filter(ĥ after y1)
