@@ -132,23 +132,24 @@ class SymbolEncoder:
         values = r_hat[:, :, mask].reshape(-1).cpu().numpy().astype(np.int64)
         rows = TABLES.rows(scales[:, :, mask])
         self.checksum = _crc(self.checksum, values)
-        bits = self._encode(values, rows)
-        if self.bits is not None:
+        bits = self._encode(values, rows, record=self.bits is not None)
+        if bits is not None:
             self.bits[:, :, mask] = torch.from_numpy(bits).to(self.bits).view_as(self.bits[:, :, mask])
             self.symbols[:, :, mask] = r_hat[:, :, mask]
         return r_hat
 
-    def _encode(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Code ``values`` with table ``rows``; returns −log2 p of each value (its bits)."""
+    def _encode(self, values: np.ndarray, rows: np.ndarray, record: bool) -> np.ndarray | None:
+        """Code ``values`` with table ``rows``; with ``record``, returns −log2 p of each value."""
         order, groups = _groups(rows)
-        bits = np.zeros(len(values))
+        bits = np.zeros(len(values)) if record else None
         escapes, escape_at = [], []
         for r, a, b in groups:
             t = int(TABLES.support[r])
             at = order[a:b]
             index = np.clip(values[at] + t + 1, 0, 2 * t + 2)
             self.coder.encode(index.astype(np.int32), TABLES.models[r])
-            bits[at] = TABLES.bits[r][index]
+            if record:
+                bits[at] = TABLES.bits[r][index]
             out = np.flatnonzero((index == 0) | (index == 2 * t + 2))
             escapes.append(np.abs(values[at[out]]) - t)
             escape_at.append(at[out])
@@ -161,7 +162,8 @@ class SymbolEncoder:
             if long.any():
                 size = (1 << (n[long] - 1)).astype(np.int32)
                 self.coder.encode((u[long] - size).astype(np.int32), Uniform(), size)
-            bits[np.concatenate(escape_at)] += np.log2(MAX_ESCAPE_BITS) + n - 1
+            if record:
+                bits[np.concatenate(escape_at)] += np.log2(MAX_ESCAPE_BITS) + n - 1
         return bits
 
     def finish(self) -> int:
