@@ -18,7 +18,11 @@ at the exact result for that rate:
 - ``rate.input`` (dragging, keys, typing): the nearest cached result at once, no coding;
 - ``rate.change`` (any new value, also one set by the app): the exact result once no newer
   value came for ``SETTLE_S`` (so a drag ends at the exact result just after the mouse-up);
-- the target-bpp search, a new image or example, and the API code exactly too.
+- the target-bpp search, a new image or example, and the API code exactly too;
+- the refine button codes the slider's rate at encoder effort 1 or 2 (a search of tens of
+  seconds, on its own lane, its steps shown on the refine status line) and shows that file
+  with what it saves against effort 0, if the view is still at that rate; the slider, grid and
+  RD curve stay effort 0.
 
 The exact result is the file coded at that rate: readouts (bpp of the real file, PSNR, MS-SSIM),
 reconstruction and both downloads come from it together; then the file is decoded (timed, and
@@ -58,6 +62,7 @@ import msinn
 from msinn import plots
 from msinn.baselines import CODECS, BaselineError, get_codec
 from msinn.metrics import kodak_references
+from msinn.refine import EFFORTS
 from msinn.scheduler import CancelledError
 from msinn.session import (
     BASELINE_SWEEPS,
@@ -84,6 +89,7 @@ RATE_MIN, RATE_MAX = codec.rate_range
 RATE_STEP = 0.05  # the slider's step: every rate the UI codes and shows is a multiple of it
 DEFAULT_RATE = round(2 * (RATE_MIN + (RATE_MAX - RATE_MIN) / 3)) / 2  # a third up, on the grid
 SETTLE_S = 0.15  # a rate value that stays this long (mouse up, keys, typing) gets its exact result
+REFINE_HINT = "**Refine**: the encoder searches for a better file at this rate (slower encode, same decoder)."
 EXAMPLES = sorted((Path(__file__).resolve().parent / "assets" / "examples").glob("*.png"))
 ZOOM_CROP, ZOOM_FACTOR = 128, 4  # zoom view: a 128-px square shown 4× larger
 # Files shown and offered for download live in gradio's cache folder (served without a copy),
@@ -98,8 +104,8 @@ def _on_device(fn: Callable) -> Callable:
 
 
 @_on_device
-def _encode_on_device(image, rate: float, details: bool = False) -> msinn.Encoded:
-    return codec.encode(image, rate, details=details)
+def _encode_on_device(image, rate: float, details: bool = False, effort: int = 0) -> msinn.Encoded:
+    return codec.encode(image, rate, details=details, effort=effort)
 
 
 @_on_device
@@ -112,8 +118,13 @@ class _DeviceCodec:
     ``spaces.GPU``; everything else is the codec's. No analysis is kept between calls
     (``reuse_analysis=False``): each encode analyses the image again, in the GPU call."""
 
-    encode = staticmethod(_encode_on_device)
     decompress = staticmethod(_decompress_on_device)
+
+    @staticmethod
+    def encode(image, rate: float, details: bool = False, effort: int = 0, progress=None) -> msinn.Encoded:
+        """``progress`` stays in this process (a callback cannot cross into the GPU one): a
+        refinement there shows no steps and cannot be stopped before it ends."""
+        return _encode_on_device(image, rate, details, effort)
 
     def __getattr__(self, name: str):
         return getattr(codec, name)
@@ -124,6 +135,9 @@ HARDWARE = "ZeroGPU" if ZERO_GPU else codec.device.type.upper()
 
 _refs = kodak_references()
 PUBLISHED = {"linestyle": "--", "linewidth": 1.2, "markersize": 3}  # Kodak averages: dashed
+# Refined points of this image: MSINN's colour, unjoined, a marker per effort.
+REFINED_STYLES = {1: {"linestyle": "none", "marker": "D", "markersize": 7, "markeredgecolor": "black"},
+                  2: {"linestyle": "none", "marker": "P", "markersize": 9, "markeredgecolor": "black"}}  # fmt: skip
 REFERENCE_CURVES = [
     plots.compressai_curve(_refs["vtm"], "VVC reference: VTM (published Kodak average, 4:4:4)", **PUBLISHED),
     plots.compressai_curve(_refs["msinn-vrlic"], "MSINN-VRLIC, the paper (published Kodak average)", **PUBLISHED),
@@ -307,20 +321,18 @@ def _readouts(result: Result, note: str) -> str:
 
 def _show(viewer: Viewer, session: ImageSession, result: Result, note: str = "exact") -> dict:
     """The view of ``result`` of ``session``: reconstruction, before/after, readouts and both
-    downloads, all of this one result (its files carry its rate)."""
+    downloads, all of this one result (its files carry its rate, and effort if refined)."""
     msn, png = session.files(result)
     viewer.shown = result
-    size = f"{len(result.data):,} B"
+    what = f"rate {result.rate:.2f}" + (f", effort {result.effort}" if result.effort else "")
     return {
         reconstruction: str(png),
         before_after: (str(session.input_png()), str(png)),
         readouts: _readouts(result, note),
         download_msn: gr.DownloadButton(
-            f"Download .msn (rate {result.rate:.2f}, {size})", value=str(msn), interactive=True
+            f"Download .msn ({what}, {len(result.data):,} B)", value=str(msn), interactive=True
         ),
-        download_png: gr.DownloadButton(
-            f"Download decoded PNG (rate {result.rate:.2f})", value=str(png), interactive=True
-        ),
+        download_png: gr.DownloadButton(f"Download decoded PNG ({what})", value=str(png), interactive=True),
     }
 
 
@@ -337,6 +349,7 @@ def _cleared() -> dict:
         rd_plot: None,
         zoom: None,
         classic_status: "",
+        refine_status: REFINE_HINT,
         timer: gr.Timer(active=False),
     }
 
@@ -349,7 +362,7 @@ def _zoom_files(session: ImageSession, result: Result, center: tuple[float, floa
     top = min(max(round(center[1] * h) - side // 2, 0), h - side)
     box, size = (left, top, left + side, top + side), (side * ZOOM_FACTOR, side * ZOOM_FACTOR)
     paths = []
-    for label, im in (("input", session.image), (f"rate{result.rate:.2f}", result.image)):
+    for label, im in (("input", session.image), (result.name, result.image)):
         crop = im.crop(box).resize(size, Image.Resampling.NEAREST)
         paths.append(str(FILES.ensure(session.id, f"zoom-{label}-{left}-{top}.png", lambda p, c=crop: save_png(c, p))))
     return paths[0], paths[1]
@@ -359,9 +372,7 @@ def _latent_files(session: ImageSession, result: Result) -> list[tuple[str, str]
     """The latent pictures of ``result`` as files, with their captions."""
     files = []
     for name, (picture, caption) in zip(plots.SCALES, plots.latent_images(result.encoded), strict=True):
-        path = FILES.ensure(
-            session.id, f"latent-{name}-rate{result.rate:.2f}.png", lambda p, im=picture: save_png(im, p)
-        )
+        path = FILES.ensure(session.id, f"latent-{name}-{result.name}.png", lambda p, im=picture: save_png(im, p))
         files.append((str(path), caption))
     return files
 
@@ -369,8 +380,9 @@ def _latent_files(session: ImageSession, result: Result) -> list[tuple[str, str]
 def _rd_figure(session: ImageSession, current: Result | None) -> Figure:
     w, h = session.image.size
     classic = [c | {"style": plots.CODEC_STYLES[c["key"]] | {"linewidth": 1.2}} for c in session.baseline_curves()]
+    refined = [c | {"style": REFINED_STYLES.get(c["effort"], REFINED_STYLES[1])} for c in session.refined_curves()]
     return plots.rd_plot(
-        [*REFERENCE_CURVES, *classic, session.rd_curve()],
+        [*REFERENCE_CURVES, *classic, session.rd_curve(), *refined],
         current=(current.bpp, current.psnr) if current else None,
         title=f"This image ({w}×{h}): solid lines; published Kodak averages: dashed",
     )
@@ -430,7 +442,8 @@ def load_image(image: Image.Image | None, viewer: Viewer, rate: float, request: 
     viewer.session, viewer.plotted = session, -1
     if session.notice:
         gr.Warning(session.notice)
-    first = {notice: f"⚠️ {session.notice}" if session.notice else "", timer: gr.Timer(active=True), classic_status: ""}
+    first = {notice: f"⚠️ {session.notice}" if session.notice else "", timer: gr.Timer(active=True),
+             classic_status: "", refine_status: REFINE_HINT}  # fmt: skip
     progress(0.4, desc=f"Coding at rate {rate:.2f}")
     started = False
     for update in _exact(viewer, rate, extra=first):
@@ -500,6 +513,57 @@ def find_rate_for_bpp(viewer: Viewer, target: float | None, progress=gr.Progress
         note = f"closest to the target {target:g} bpp on the slider's {RATE_STEP:g} steps{reach}"
     viewer.requested, viewer.complete = rate, None
     yield from _exact(viewer, rate, note, extra={rate_slider: rate})
+
+
+def _delta(a: float, b: float, digits: int) -> str:
+    """a − b with its sign, rounded to ``digits`` (never "-0.000")."""
+    return f"{round(a - b, digits) + 0.0:+.{digits}f}"
+
+
+def _versus_effort0(result: Result, base: Result) -> str:
+    """How the refined ``result`` compares with ``base``, the effort-0 file at its rate."""
+    saved = len(base.data) - len(result.data)
+    size = f"{abs(saved):,} B ({abs(saved) / len(base.data):.1%}) {'smaller' if saved >= 0 else 'larger'}"
+    return (
+        f"{size} than at effort 0 ({len(base.data):,} B, {base.psnr:.2f} dB, encoded in {base.encode_s:.2f} s), "
+        f"PSNR {_delta(result.psnr, base.psnr, 3)} dB, MS-SSIM {_delta(result.ms_ssim, base.ms_ssim, 4)}"
+    )
+
+
+@_plain_errors("refine_status")
+def refine_rate(viewer: Viewer, rate: float | None, effort: int | None, progress=gr.Progress()):  # noqa: B008 (gradio injects a tracker)
+    """Refine button: the file at the slider's rate coded at encoder ``effort`` (the session's
+    long job, its steps on the refine status line), with what it saves against effort 0. It is
+    shown only if the view is still at that rate and image; otherwise the status says it is
+    ready. A newer refine request of this tab, a new image or closing the tab stops it."""
+    session = viewer.session
+    if session is None:
+        raise gr.Error("Upload an image first.")
+    if rate is None:
+        return {refine_status: gr.skip()}
+    rate, efforts = _snap(rate), [e for e in EFFORTS if e]
+    if effort not in efforts:
+        raise gr.Error(f"Choose an encoder effort: one of {', '.join(map(str, efforts))}.")
+    effort = int(effort)
+    what = f"rate {rate:.2f} at effort {effort}"
+    progress(0.0, desc=f"Refining {what}: waiting for a free refine worker")
+    result = session.refine(rate, effort, progress=lambda step, steps: progress((step, steps), desc=f"Refining {what}"))
+    base = session.cached(rate)
+    if viewer.session is not session or base is None:
+        return {refine_status: gr.skip()}
+    summary = f"Refined {what} in {result.encode_s:.1f} s: {_versus_effort0(result, base)}."
+    if viewer.requested != rate:
+        return {refine_status: f"{summary} Back at rate {rate:.2f}, **Refine** shows it at once."}
+    viewer.complete, viewer.plotted = rate, session.version  # the slider's events leave it shown
+    bits = bool(result.encoded.bits)  # kept for the session's latest refinement only
+    details = {
+        latents: _latent_files(session, result) if bits else None,
+        heatmaps: plots.bit_heatmaps(result.encoded) if bits else None,
+        rd_plot: _rd_figure(session, result),
+        zoom: _zoom_files(session, result, viewer.center),
+    }
+    note = f"refined, effort {effort}: {_versus_effort0(result, base)}"
+    return _show(viewer, session, result, note) | details | {refine_status: summary}
 
 
 @_plain_errors("zoom")
@@ -671,6 +735,11 @@ with gr.Blocks(title="MSINN image compression", delete_cache=(600, 3600)) as dem
             with gr.Row():
                 download_msn = gr.DownloadButton("Download .msn file", interactive=False, elem_id="download-msn")
                 download_png = gr.DownloadButton("Download decoded PNG", interactive=False, elem_id="download-png")
+            with gr.Row(equal_height=True):
+                effort_choice = gr.Radio([(f"{e} ({EFFORTS[e][0]} search steps)", e) for e in EFFORTS if e], value=1,
+                                         label="Encoder effort", elem_id="effort", scale=2)  # fmt: skip
+                refine_button = gr.Button("Refine this rate", scale=1, elem_id="refine")
+            refine_status = gr.Markdown(REFINE_HINT, min_height=56, elem_id="refine-status")
     with gr.Tabs():
         with gr.Tab("Rate–distortion"):
             rd_plot = gr.Plot(format="png", label="PSNR against bpp", elem_id="rd-plot")
@@ -714,7 +783,7 @@ with gr.Blocks(title="MSINN image compression", delete_cache=(600, 3600)) as dem
     # one, which the handlers ignore (gradio's own range check would fail on it).
     raw = private | {"preprocess": False}
     image_input.change(load_image, [image_input, viewer_state, rate_slider],
-                       [notice, timer, classic_status, *view, *details], **private)  # fmt: skip
+                       [notice, timer, classic_status, refine_status, *view, *details], **private)  # fmt: skip
     # No .release: it also fires when the number box merely loses focus, and the event re-renders
     # the download buttons just as the click that blurred the box lands on one. Every new value
     # fires .change, which settles within SETTLE_S of the mouse-up.
@@ -725,6 +794,10 @@ with gr.Blocks(title="MSINN image compression", delete_cache=(600, 3600)) as dem
                        **raw)  # fmt: skip
     gr.on([find_button.click, target_bpp.submit], find_rate_for_bpp, [viewer_state, target_bpp],
           [rate_slider, *view, *details], **raw)  # fmt: skip
+    # "multiple": a click at another rate or effort while one refines starts at once (and stops
+    # the older one); the progress goes on the status line, so the view stays live for the slider.
+    refine_button.click(refine_rate, [viewer_state, rate_slider, effort_choice], [refine_status, *view, *details],
+                        show_progress_on=refine_status, trigger_mode="multiple", **raw)  # fmt: skip
     reconstruction.select(zoom_at, viewer_state, zoom, **private)
     classic_button.click(compare_with_classic, viewer_state, [rd_plot, classic_status], **private)
     timer.tick(refresh_rd_plot, viewer_state, [rd_plot, timer], show_progress="hidden", **private)

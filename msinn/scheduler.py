@@ -166,6 +166,12 @@ class Scheduler:
             entry = self._owners.get(owner)
             return bool(entry and (entry.steps or entry.stepping))
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called: long jobs that report progress can stop early on it."""
+        with self._cond:
+            return self._closed
+
     def idle(self) -> bool:
         """Whether no owner has work queued or running (foreground or background)."""
         with self._cond:

@@ -8,12 +8,16 @@ process-wide fair scheduler, results cached per rate; and the files a viewer off
     session.decode(4.3)                    # a job: decode that file, timed, checked
     session.rate_for_bpp(0.5, step=0.05)   # the library's search; each try is a cached job
     session.rd_curve()                     # this image's rate–PSNR curve from the cache
+    session.refine(4.3, effort=1)          # a long job: the encoder's search, decoded, checked
 
 Every model call is a job of ``owner`` on ``MODEL_LANE`` (:mod:`msinn.scheduler`): round robin
 across owners, at most one running job per owner, the grid in idle time at low priority. The
-classic codecs run on ``CLASSIC_LANE``, so they never hold up the model. Measurements come from
-the library's one :func:`msinn.evaluate.measure`, the rate search from ``Codec.rate_for_bpp``.
-No gradio here: ``app.py`` keeps one session per browser tab.
+classic codecs run on ``CLASSIC_LANE``, so they never hold up the model; refinements (effort
+1 and 2, tens of seconds each) on ``REFINE_LANE``, so they hold up neither the slider's exact
+results nor other visitors. Refined results have their own cache: the rate cache, the grid and
+the RD curve stay effort 0. Measurements come from the library's one
+:func:`msinn.evaluate.measure`, the rate search from ``Codec.rate_for_bpp``. No gradio here:
+``app.py`` keeps one session per browser tab.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from .baselines import BaselineResult, ClassicCodec, at_bpp, get_codec
 from .codec import Codec, Encoded
 from .evaluate import measure
 from .image import to_rgb
-from .scheduler import Scheduler
+from .refine import effort_settings
+from .scheduler import CancelledError, Scheduler
 
 # The viewer's size limit (the codec itself takes up to 16384 px per side): larger uploads
 # are downscaled so that one coding job stays within a few seconds on one CPU core.
@@ -55,8 +60,17 @@ MAX_LIVE_SESSIONS = 8
 MODEL_LANE = Scheduler("model", workers=int(os.environ.get("MSINN_WORKERS", "2")), background_nice=10)
 # Classic codecs (ffmpeg, Pillow): their own workers, below the model's CPU priority.
 CLASSIC_LANE = Scheduler("classic", workers=2, background_workers=0, nice=5)
+# Refinements (msinn/refine.py): tens of seconds of one core per Kodak image, minutes at 2 MP,
+# and memory (peak +0.7 GB at 768×512, +3.3 GB at 1728×1152). Their own lane: two workers (a
+# second visitor always finds one free of the first one's refinement), round robin across
+# owners, below the background grid's CPU priority. Beside a refinement at nice +10, an exact
+# encode of kodim23 (1 thread) took 0.56 s against 0.50 s alone; at nice 0, 1.08 s.
+REFINE_LANE = Scheduler("refine", workers=2, background_workers=0, nice=15)
+# At exit (last registered, first run) every lane is closed: no thread may be inside torch then;
+# a running refinement stops at its next step.
 atexit.register(CLASSIC_LANE.close)
-atexit.register(MODEL_LANE.close)  # runs first: no thread may be inside torch at exit
+atexit.register(MODEL_LANE.close)
+atexit.register(REFINE_LANE.close)
 
 # Quality settings per classic codec for this image's curves, low to high rate (about
 # 0.1–3 bpp on photos); VVC last, the slowest.
@@ -101,16 +115,23 @@ def grid_rates(rate_range: tuple[float, float], step: float = GRID_STEP) -> list
 
 @dataclass(frozen=True)
 class Result:
-    """One rate: the codec's output, its quality (``measure``) and, once decoded, decode time."""
+    """One rate: the codec's output, its quality (``measure``) and, once decoded, decode time;
+    ``effort`` > 0 for a refined encoding (:meth:`ImageSession.refine`)."""
 
     encoded: Encoded
     psnr: float
     ms_ssim: float
     decode_s: float | None = None  # None until decode() decoded the file
+    effort: int = 0
 
     @property
     def rate(self) -> float:
         return self.encoded.rate
+
+    @property
+    def name(self) -> str:
+        """Names this result's files: ``rate4.30``, refined ``rate4.30-effort1``."""
+        return f"rate{self.rate:.2f}" + (f"-effort{self.effort}" if self.effort else "")
 
     @property
     def bpp(self) -> float:
@@ -230,13 +251,16 @@ class ImageSession:
         files: FileStore | None = None,
         lane: Scheduler = MODEL_LANE,
         reuse_analysis: bool = True,
+        refine_lane: Scheduler = REFINE_LANE,
     ):
-        self.codec, self.lane, self.store = codec, lane, files
+        self.codec, self.lane, self.refine_lane, self.store = codec, lane, refine_lane, files
         self.id = uuid.uuid4().hex  # names this session's files
         self.owner = owner if owner is not None else self.id
         self.image, self.notice = limit_size(to_rgb(image))
         self.source = lane.run(self.owner, codec.prepare, self.image) if reuse_analysis else self.image
         self._cache: dict[float, Result] = {}
+        self._refined: dict[tuple[float, int], Result] = {}  # (rate, effort) → refined result
+        self._refine_wanted: tuple[float, int] | None = None  # the latest refine request
         self._baselines: dict[str, list[BaselineResult]] = {}
         self.baseline_errors: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -246,16 +270,17 @@ class ImageSession:
     # Cache -------------------------------------------------------------------------------
 
     def _store(self, result: Result) -> Result:
-        """Cache ``result`` (unless the session was closed); per-element bits are kept for the
-        latest detailed entry only."""
+        """Cache ``result`` (unless the session was closed): effort 0 by rate, refined ones by
+        (rate, effort); per-element bits are kept for the latest detailed entry of each only."""
+        cache, key = (self._refined, (result.rate, result.effort)) if result.effort else (self._cache, result.rate)
         with self._lock:
             if self._closed.is_set():
                 return result
             if result.encoded.bits:
-                for k, r in self._cache.items():
-                    if r.encoded.bits and k != result.rate:
-                        self._cache[k] = replace(r, encoded=replace(r.encoded, bits={}, symbols={}))
-            self._cache[result.rate] = result  # rate already rounded to float32, as in the header
+                for k, r in cache.items():
+                    if r.encoded.bits and k != key:
+                        cache[k] = replace(r, encoded=replace(r.encoded, bits={}, symbols={}))
+            cache[key] = result  # rate already rounded to float32, as in the header
             self.version += 1
         return result
 
@@ -274,6 +299,25 @@ class ImageSession:
         """All cached results, by rate."""
         with self._lock:
             return [self._cache[k] for k in sorted(self._cache)]
+
+    def refined(self, rate: float, effort: int) -> Result | None:
+        """The cached refined result at ``rate`` and ``effort`` (None if not made yet)."""
+        with self._lock:
+            return self._refined.get((self.codec.check_rate(rate), effort))
+
+    def refined_curves(self) -> list[dict]:
+        """Refined points per effort, for the RD plot: {name, effort, bpp[], psnr[]} by rate."""
+        with self._lock:
+            results = [self._refined[k] for k in sorted(self._refined)]
+        return [
+            {
+                "name": f"MSINN refined, effort {effort} (this image)",
+                "effort": effort,
+                "bpp": [r.bpp for r in results if r.effort == effort],
+                "psnr": [r.psnr for r in results if r.effort == effort],
+            }
+            for effort in sorted({r.effort for r in results})
+        ]
 
     def rd_curve(self, name: str = "MSINN (this image)") -> dict:
         """This image's curve from the cache: {name, rate[], bpp[], psnr[], ms_ssim[]}."""
@@ -307,6 +351,44 @@ class ImageSession:
         if old is not None and (old.encoded.bits or not details):
             return old
         return self.lane.run(self.owner, self._encode_now, rate, details, slot=slot)
+
+    def refine(self, rate: float, effort: int, progress: Callable[[int, int], None] | None = None) -> Result:
+        """The file at ``rate`` coded at encoder ``effort`` (1 or 2: the latents searched first,
+        ``msinn/refine.py``), measured, decoded (timed) and checked bit for bit against the
+        encoder's image; cached per (rate, effort), apart from the effort-0 cache.
+
+        One job on ``refine_lane`` after the effort-0 result at ``rate`` (the comparison, usually
+        cached). ``progress(step, steps)`` is called as the search starts (step 0) and after each
+        step. The latest refine request of this session wins: a running one stops at its next
+        step, raising ``CancelledError``, once another rate or effort is asked for, the session
+        closes (tab closed, new image) or the lane closes (process exit)."""
+        rate = self.codec.check_rate(rate)
+        if not effort_settings(effort)[0]:
+            raise ValueError(f"refining needs an effort above 0, got {effort!r}")
+        key = self._refine_wanted = (rate, effort)
+        done = self.refined(rate, effort)
+        if done is not None:
+            return done
+        self.encode(rate)
+        return self.refine_lane.run(self.owner, self._refine_now, key, progress, slot="refine")
+
+    def _refine_now(self, key: tuple[float, int], progress: Callable[[int, int], None] | None) -> Result:
+        """Refine in the calling thread (inside a job); see :meth:`refine`."""
+
+        def step(done: int, steps: int) -> None:
+            if self._closed.is_set() or self.refine_lane.closed or self._refine_wanted != key:
+                raise CancelledError(f"refining rate {key[0]:g} at effort {key[1]} is no longer wanted")
+            if progress is not None:
+                progress(done, steps)
+
+        rate, effort = key
+        made = self.refined(rate, effort)
+        if made is not None:
+            return made  # made by another job while this one waited
+        step(0, effort_settings(effort)[0])
+        enc = self.codec.encode(self.source, rate, details=True, effort=effort, progress=step)
+        quality = measure(self.codec, self.image, enc.rate, encoded=enc)  # decodes and checks
+        return self._store(Result(enc, quality["psnr"], quality["ms_ssim"], quality["decode_s"], effort))
 
     def _decode_now(self, result: Result) -> Result:
         start = time.perf_counter()
@@ -354,11 +436,11 @@ class ImageSession:
     # Files -------------------------------------------------------------------------------
 
     def files(self, result: Result) -> tuple[Path, Path]:
-        """The .msn file of ``result`` and the PNG of its reconstruction, named by its rate,
-        in this session's folder of the file store (written once)."""
+        """The .msn file of ``result`` and the PNG of its reconstruction, named by its rate (and
+        effort, if refined), in this session's folder of the file store (written once)."""
         if self.store is None:
             raise RuntimeError("this session has no file store")
-        name = f"msinn-rate{result.rate:.2f}"
+        name = f"msinn-{result.name}"
         msn = self.store.ensure(self.id, f"{name}.msn", lambda p: p.write_bytes(result.data))
         png = self.store.ensure(self.id, f"{name}.png", lambda p: save_png(result.image, p))
         return msn, png
@@ -445,9 +527,11 @@ class ImageSession:
             return
         self._closed.set()
         self.lane.cancel(self.owner)
+        self.refine_lane.cancel(self.owner)
         CLASSIC_LANE.cancel(self.owner)
         with self._lock:
             self._cache.clear()
+            self._refined.clear()
             self._baselines.clear()
             self.version += 1
 

@@ -1,12 +1,14 @@
 """The app's event handlers called directly (no server, no browser), with the shipped model:
 every path that sets a rate ends at the exact result, the downloads are the shown result,
-odd input gets a plain answer, and a tab's files go when the tab goes."""
+refining shows the refined file only where it belongs, odd input gets a plain answer, and a
+tab's files and work go when the tab goes."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -15,6 +17,7 @@ from PIL import Image
 
 from msinn.bitstream import unpack
 from msinn.image import load_image
+from msinn.refine import EFFORTS
 from msinn.scheduler import wait_idle
 
 IMAGE = ASSETS / "kodim23_160x104.png"
@@ -186,3 +189,93 @@ def test_downloads_are_inactive_until_a_result_exists(app, viewer):
     loaded(app, viewer)
     out = last(app.load_image(None, viewer, 5.0, None))
     assert not out[app.download_msn].interactive and out[app.download_msn].value is None
+
+
+# Refine ------------------------------------------------------------------------------------
+
+
+class Steps:
+    """A stand-in for gr.Progress: records the search steps reported and runs ``at_step[k]``
+    when step k is reported (what the visitor does meanwhile)."""
+
+    def __init__(self, **at_step):
+        self.seen, self.at_step = [], {int(k.removeprefix("step")): v for k, v in at_step.items()}
+
+    def __call__(self, value, desc=None, **kwargs):
+        if isinstance(value, tuple):
+            self.seen.append(value[0])
+            if value[0] in self.at_step:
+                self.at_step[value[0]]()
+
+
+@pytest.fixture
+def few_steps(monkeypatch):
+    monkeypatch.setitem(EFFORTS, 1, (4, 0.01))
+
+
+def test_refine_shows_the_refined_file_its_saving_and_then_the_slider_is_effort_0_again(app, viewer, few_steps):
+    base_out = loaded(app, viewer, rate=5.0)
+    base_data, _ = shown_files(app, base_out)
+    steps = Steps()
+    out = app.refine_rate(viewer, 5.0, 1, progress=steps)
+    assert steps.seen == [0, 1, 2, 3, 4]
+    data, png = shown_files(app, out)
+    assert data == app.codec.encode(load_image(IMAGE), 5.0, effort=1).data
+    assert png.tobytes() == app.codec.decompress(data).tobytes()
+    text = out[app.readouts]
+    assert "**Rate 5.00** · refined, effort 1: " in text
+    assert f"| {8 * len(data) / (png.width * png.height):.4f} |" in text and f"| {len(data):,} B |" in text
+    saved = len(base_data) - len(data)
+    assert f"{abs(saved):,} B ({abs(saved) / len(base_data):.1%}) {'smaller' if saved >= 0 else 'larger'}" in text
+    versus = text.split("refined, effort 1: ", 1)[1].splitlines()[0]
+    assert f"than at effort 0 ({len(base_data):,} B," in versus and versus in out[app.refine_status]
+    names = {os.path.basename(path(out[b])) for b in (app.download_msn, app.download_png)}
+    assert names == {"msinn-rate5.00-effort1.msn", "msinn-rate5.00-effort1.png"}
+    assert Path(path(base_out[app.download_msn])).read_bytes() == base_data  # effort 0's file untouched
+    assert len(out[app.latents]) == 5 and out[app.heatmaps] is not None
+    assert last(app.settle_rate(viewer, 5.0)) == {}  # the slider's own change event leaves it shown
+    check_exact(app, last(app.settle_rate(viewer, 5.5)), 5.5)
+    check_exact(app, last(app.settle_rate(viewer, 5.0)), 5.0)  # back at 5.0: effort 0, as the slider is
+
+
+def test_a_refinement_finished_after_the_slider_moved_is_not_shown(app, viewer, few_steps):
+    loaded(app, viewer, rate=5.0)
+    out = app.refine_rate(viewer, 5.0, 1, progress=Steps(step2=lambda: app.preview_rate(viewer, 6.0)))
+    assert set(out) == {app.refine_status}
+    assert "Refined rate 5.00 at effort 1" in out[app.refine_status] and "Back at rate 5.00" in out[app.refine_status]
+    assert viewer.shown.effort == 0 and viewer.requested == 6.0  # the preview nearest to 6.0 stays
+    check_exact(app, last(app.settle_rate(viewer, 5.0)), 5.0)
+    steps = Steps()
+    again = app.refine_rate(viewer, 5.0, 1, progress=steps)  # made already: shown at once
+    assert steps.seen == [] and "refined, effort 1" in again[app.readouts]
+
+
+def test_a_new_image_while_refining_stops_it_and_shows_only_the_new_image(app, viewer, monkeypatch):
+    monkeypatch.setitem(EFFORTS, 1, (1000, 0.01))
+    loaded(app, viewer, rate=5.0)
+    flipped = load_image(IMAGE).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    steps = Steps(step2=lambda: loaded(app, viewer, image=flipped, rate=5.0))
+    assert app.refine_rate(viewer, 5.0, 1, progress=steps) == {app.refine_status: gr.skip()}
+    assert steps.seen == [0, 1, 2] and viewer.shown.effort == 0
+    assert viewer.shown.data == app.codec.encode(flipped, 5.0).data
+
+
+def test_closing_the_tab_stops_its_refinement(app, viewer, monkeypatch):
+    monkeypatch.setitem(EFFORTS, 1, (1000, 0.01))
+    loaded(app, viewer)
+    session = viewer.session
+
+    class Request:
+        session_hash = "refining-tab"
+
+    app._register(viewer, Request())
+    steps = Steps(step2=lambda: app._tab_closed(Request()))
+    assert app.refine_rate(viewer, 5.0, 1, progress=steps) == {app.refine_status: gr.skip()}
+    assert steps.seen == [0, 1, 2] and session.closed
+    assert wait_idle(session.refine_lane, viewer.id, 10) and not app.FILES.folder(session.id).exists()
+
+
+def test_refine_without_an_image_gets_a_plain_message(app, viewer):
+    with pytest.raises(gr.Error) as error:
+        app.refine_rate(viewer, 5.0, 1)
+    assert error.value.message == "Upload an image first."

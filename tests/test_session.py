@@ -1,13 +1,17 @@
 """The viewer's per-image session (size limit, rate cache through the scheduler, exact decode,
-rate search) and the file store the app serves from."""
+rate search, refinement at higher effort) and the file store the app serves from."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from msinn.scheduler import Scheduler, wait_idle
+from msinn.refine import EFFORTS
+from msinn.scheduler import CancelledError, Scheduler, wait_idle
 from msinn.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, FileStore, ImageSession, grid_rates, limit_size
 
 
@@ -19,8 +23,22 @@ def lane():
 
 
 @pytest.fixture
-def session(tiny_codec, small_image, lane, tmp_path) -> ImageSession:
-    return ImageSession(tiny_codec, small_image, files=FileStore(tmp_path / "files", 1 << 30), lane=lane)
+def refine_lane():
+    scheduler = Scheduler("refine-test", workers=1, background_workers=0)
+    yield scheduler
+    scheduler.close()
+
+
+@pytest.fixture
+def session(tiny_codec, small_image, lane, refine_lane, tmp_path) -> ImageSession:
+    files = FileStore(tmp_path / "files", 1 << 30)
+    return ImageSession(tiny_codec, small_image, files=files, lane=lane, refine_lane=refine_lane)
+
+
+@pytest.fixture
+def few_steps(monkeypatch):
+    """Effort 1 as a 4-step search (the real levels take tens of seconds per Kodak image)."""
+    monkeypatch.setitem(EFFORTS, 1, (4, 0.01))
 
 
 def test_grid_rates_cover_the_range_ends_first():
@@ -134,3 +152,74 @@ def test_without_a_kept_analysis_the_files_are_the_same(tiny_codec, small_image,
     redone = ImageSession(tiny_codec, small_image, lane=lane, reuse_analysis=False)
     assert redone.source is redone.image
     assert redone.exact(1.5).data == kept.exact(1.5).data
+
+
+# Refinement (effort 1, 2) ------------------------------------------------------------------
+
+
+def test_refine_gives_the_effort_file_decoded_and_kept_apart_from_effort_0(session, tiny_codec, small_image, few_steps):
+    base = session.exact(1.5)
+    steps = []
+    refined = session.refine(1.5, 1, progress=lambda step, total: steps.append((step, total)))
+    assert steps == [(i, 4) for i in range(5)]
+    assert refined.effort == 1 and refined.decode_s > 0 and refined.encoded.bits
+    assert refined.data == tiny_codec.encode(small_image, 1.5, effort=1).data  # the library's file
+    assert tiny_codec.decompress(refined.data).tobytes() == refined.image.tobytes()
+    assert session.refine(1.5, 1) is refined  # cached: no second search
+    # the rate cache, the grid's source and the RD curve stay effort 0
+    assert session.cached(1.5).data == base.data and [r.effort for r in session.results()] == [0]
+    assert session.rd_curve()["bpp"] == [base.bpp]
+    assert session.refined_curves() == [
+        {"name": "MSINN refined, effort 1 (this image)", "effort": 1, "bpp": [refined.bpp], "psnr": [refined.psnr]}
+    ]
+    files, base_files = session.files(refined), session.files(base)
+    assert {p.name for p in files} == {"msinn-rate1.50-effort1.msn", "msinn-rate1.50-effort1.png"}
+    assert not set(files) & set(base_files)
+    assert files[0].read_bytes() == refined.data and base_files[0].read_bytes() == base.data
+
+
+def test_a_search_that_finds_nothing_better_codes_the_effort_0_file(session, monkeypatch):
+    """Refinement never codes worse latents than the analysis: if no step beats them (here a
+    search that cannot move), the file is the effort-0 file."""
+    monkeypatch.setitem(EFFORTS, 1, (4, 0.0))
+    assert session.refine(2.0, 1).data == session.encode(2.0).data
+
+
+def test_closing_the_session_stops_a_running_refinement(session, refine_lane, monkeypatch):
+    monkeypatch.setitem(EFFORTS, 1, (1000, 0.01))
+    steps = []
+
+    def progress(step: int, total: int) -> None:
+        steps.append(step)
+        if step == 2:
+            session.close()  # the tab closed, or a new image replaced this one
+
+    start = time.perf_counter()
+    with pytest.raises(CancelledError):
+        session.refine(1.0, 1, progress=progress)
+    assert steps == [0, 1, 2] and time.perf_counter() - start < 30
+    assert wait_idle(refine_lane, session.owner, 10) and session.refined(1.0, 1) is None
+
+
+def test_a_newer_refine_request_stops_the_running_one(session, refine_lane, monkeypatch):
+    monkeypatch.setitem(EFFORTS, 1, (1000, 0.01))
+    newer = {}
+    thread = threading.Thread(target=lambda: newer.update(result=session.refine(2.5, 1)))
+
+    def progress(step: int, total: int) -> None:
+        if step == 1:  # the visitor asks for another rate meanwhile
+            monkeypatch.setitem(EFFORTS, 1, (3, 0.01))
+            thread.start()
+            while not refine_lane.pending(session.owner):
+                time.sleep(0.01)
+
+    with pytest.raises(CancelledError):
+        session.refine(0.5, 1, progress=progress)
+    thread.join(30)
+    assert newer["result"].rate == 2.5 and session.refined(0.5, 1) is None
+
+
+@pytest.mark.parametrize("effort", [0, 3, True])
+def test_refine_needs_an_effort_level_above_0(session, effort):
+    with pytest.raises(ValueError, match="effort"):
+        session.refine(1.0, effort)
