@@ -50,9 +50,16 @@ def report(doc: dict) -> None:
     for row in zip(r["rate"], r["bpp"], r["psnr-rgb"], r["ms-ssim-rgb"], r["encoding_time"], r["decoding_time"], strict=True):
         print("| {:g} | {:.3f} | {:.2f} | {:.4f} | {:.2f} | {:.2f} |".format(*row))
     names = {k: c["name"] for k, c in comparison_curves().items()}
-    print("\n| reference | BD-rate of MSINN-lite |\n|---|---|")
+    if "baseline" not in doc:
+        print("\n| reference | BD-rate of MSINN-lite |\n|---|---|")
+        for key, value in bd_table(r).items():
+            print(f"| {names[key]} | {value:+.1f} % |")
+        return
+    # an effort_kodak file: both curves against each reference, over the same images and rates
+    print("\n| reference | effort 0 | this effort |\n|---|---|---|")
+    base = bd_table(doc["baseline"])
     for key, value in bd_table(r).items():
-        print(f"| {names[key]} | {value:+.1f} % |")
+        print(f"| {names[key]} | {base[key]:+.1f} % | {value:+.1f} % |")
 
 
 if __name__ == "__main__":
