@@ -1,6 +1,6 @@
 """Training throughput (crops per second) per config on the machine it runs on.
 
-    python -m benchmarks.train_throughput [--configs lite paper] [--batch 8] [--crop 128] [--steps 20]
+    python -m benchmarks.train_throughput [--configs lite mid paper] [--batch 8] [--crop 128] [--steps 20]
 
 Runs the trainer's own step (``msinn.train.train_step``: the device-side crop sampler,
 autocast as in training, Adam) on randomly initialised models and reports crops/s after a
@@ -61,7 +61,7 @@ class GpuBusy:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", nargs="+", default=["lite", "paper"])
+    p.add_argument("--configs", nargs="+", default=["lite", "mid", "paper"])
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
