@@ -6,7 +6,8 @@ Prints, for each results file, the per-rate Kodak averages and the BD-rates agai
 reference curve (published VTM, BPG, AV1, WebP, JPEG 2000, JPEG, MSINN-VRLIC, InvCompress and
 our vvenc run); ``--plot`` draws them all beside the references. A results file from
 ``benchmarks.effort_kodak`` also carries its effort-0 curve on the same images (``baseline``),
-drawn dashed; ``--no-references`` leaves the 24-image reference curves out (for subsets).
+drawn dashed with ``--no-references``, which leaves the 24-image reference curves out; with
+them, give the ``evaluate`` results file beside it as the effort-0 curve.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main() -> None:
     if args.plot:
         curves = []
         for doc in docs:
-            if "baseline" in doc:
+            if "baseline" in doc and args.no_references:  # else the evaluate file is the effort-0 curve
                 curves.append({"name": f"{doc['name'].split(',')[0]}, effort 0 (same images)", "results": doc["baseline"]})
             curves.append(doc)
         if args.no_references:

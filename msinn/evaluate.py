@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -141,7 +142,17 @@ def rd_figure(docs: list[dict], title: str):
 
     # our own vvenc run shares VVC's colour with the published VTM curve: dashed to tell them apart
     curves = [compressai_curve(ref, **({"linestyle": "--"} if key == "vvenc (ours)" else {})) for key, ref in comparison_curves().items()]
-    return rd_plot(curves + [compressai_curve(doc) for doc in docs], title=title)
+    return rd_plot(curves + [compressai_curve(doc, **_effort_style(doc["name"])) for doc in docs], title=title)
+
+
+# MSINN at encoder effort 1 and 2 (named "…, effort N (ours)" by evaluate and effort_kodak):
+# darker shades of MSINN's colour and their own markers, so each curve reads apart from effort 0.
+EFFORT_STYLES = {1: {"color": "#8C3B00", "marker": "D"}, 2: {"color": "#4D2000", "marker": "P"}}
+
+
+def _effort_style(name: str) -> dict:
+    found = re.search(r"effort (\d)", name)
+    return EFFORT_STYLES.get(int(found[1]), {}) if found else {}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
