@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--rate", type=float, required=True, help="rate index in the model's range (0 = lowest rate)")
-    p.add_argument("--effort", type=int, default=0, choices=(0, 1, 2), help="encoder search: 0 none, 1 fast (~30 s for 768x512 on 2 cores), 2 thorough (~4x longer); decoding is the same")
+    p.add_argument("--effort", type=int, default=0, choices=(0, 1, 2), help="encoder search: 0 none, 1 fast (~25 s for 768x512 on 2 cores), 2 thorough (~2.5x longer); decoding is the same")
     add_model_arguments(p)
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("decompress", help=".msn file → PNG")
