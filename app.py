@@ -535,7 +535,8 @@ def refine_rate(viewer: Viewer, rate: float | None, effort: int | None, progress
     """Refine button: the file at the slider's rate coded at encoder ``effort`` (the session's
     long job, its steps on the refine status line), with what it saves against effort 0. It is
     shown only if the view is still at that rate and image; otherwise the status says it is
-    ready. A newer refine request of this tab, a new image or closing the tab stops it."""
+    ready. A newer refine request of this tab, a new image or closing the tab stops it (not on
+    ZeroGPU, where the search runs to its end in the GPU process and shows no steps)."""
     session = viewer.session
     if session is None:
         raise gr.Error("Upload an image first.")
