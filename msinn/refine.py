@@ -8,9 +8,9 @@ so the search uses stochastic Gumbel annealing (Yang, Bamler & Mandt, NeurIPS 20
 residual r is replaced by a soft sample between ⌊r⌋ and ⌈r⌉ whose temperature τ falls from
 0.4 to 0.15. With the few steps an encoder can afford, ending that warm beat annealing down to
 the hard-rounded objective (τ → 0.01); the hard-rounded objective is what picks the result
-(below). One sample per
-element serves the reconstruction, the checkerboard context and the rate, whose likelihood is
-computed on the soft residuals (CompressAI's eval path rounds, which has no rate gradient).
+(below). One sample per element serves the reconstruction, the checkerboard context and the
+rate, whose likelihood is computed on the soft residuals (CompressAI's eval path rounds, which
+has no rate gradient).
 
 Latents are moved in quantisation bins: y = y₀ + u / g(t) with g the gain of each channel, so
 one learning rate suits every rate. The hard-rounded objective is not monotone under annealing:
