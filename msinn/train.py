@@ -39,6 +39,7 @@ from tqdm import tqdm
 from .config import LATENT_NAMES, MSINNConfig, get_config
 from .image import IMAGE_SUFFIXES, load_image, to_tensor
 from .model import MSINN
+from .postfilter import PostFilter
 from .weights import load_weights, save_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
@@ -152,10 +153,28 @@ def autocast_context(device: torch.device, enabled: bool):
 
 
 def build_optimizer(model: MSINN, lr: float) -> torch.optim.Adam:
-    """Adam, the gain tables at 10× the learning rate (each group's ``lr_scale``)."""
-    gain_params = list(model.gains.parameters())
-    other = [p for n, p in model.named_parameters() if not n.startswith("gains.")]
-    return torch.optim.Adam([{"params": other, "lr_scale": 1.0}, {"params": gain_params, "lr_scale": 10.0}], lr=lr)
+    """Adam over the trainable parameters, the gain tables at 10× the learning rate (each
+    group's ``lr_scale``)."""
+    gain_params = [p for p in model.gains.parameters() if p.requires_grad]
+    other = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("gains.")]
+    groups = [{"params": other, "lr_scale": 1.0}, {"params": gain_params, "lr_scale": 10.0}]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=lr)
+
+
+def add_post_filter(model: MSINN, width: int) -> None:
+    """Give trained weights without one a post-filter of ``width``; it starts as the identity,
+    so the codec is unchanged until it trains."""
+    model.post_filter = PostFilter(width).to(model.gains.log_gain.device)
+    model.cfg = dataclasses.replace(model.cfg, post_filter=width)
+
+
+def train_only(model: MSINN, prefix: str) -> None:
+    """Freeze every parameter outside ``prefix`` (e.g. "post_filter." to fit a post-filter to a
+    trained codec: its latents, files and rates stay as they are)."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(prefix))
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"--train-only {prefix!r} matches no parameter")
 
 
 def train_step(net, optimizer, sampler: CropSampler, lambdas: Tensor, batch: int, autocast: bool, clip: float) -> tuple[Tensor, dict, dict]:
@@ -251,6 +270,12 @@ def train(args: argparse.Namespace) -> Path:
         model.gains.extend(args.extend_anchors)
         model.cfg = dataclasses.replace(model.cfg, anchors=args.extend_anchors)
         opt_state = None  # the gain tables changed shape: start Adam afresh
+    if args.add_post_filter and model.post_filter is None:
+        add_post_filter(model, args.add_post_filter)
+        opt_state = None
+    if args.train_only:
+        train_only(model, args.train_only)
+        opt_state = None  # Adam's state covers other parameters
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     model.train()
@@ -318,4 +343,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU for long runs)")
     p.add_argument("--extend-anchors", type=int, default=None, help="grow the gain tables to N anchors (copies of the last row)")
     p.add_argument("--lambda-scale", type=float, default=None, help="override the config's λ ladder scale")
+    p.add_argument("--add-post-filter", type=int, default=None, metavar="WIDTH",
+                   help="give resumed weights without a post-filter one of this width (starts as the identity)")
+    p.add_argument("--train-only", default=None, metavar="PREFIX",
+                   help="train only parameters whose names start with PREFIX, e.g. post_filter.")
     p.add_argument("--seed", type=int, default=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import subprocess
 import sys
 
@@ -10,8 +11,10 @@ import torch
 from conftest import ASSETS
 
 from msinn.__main__ import main
+from msinn.config import get_config
+from msinn.model import MSINN
 from msinn.train import learning_rate
-from msinn.weights import load_weights
+from msinn.weights import load_weights, save_weights
 
 TINY = ["--config", "tiny", "--crop", "64", "--batch", "2", "--train-dirs", str(ASSETS), "--log-every", "1"]
 
@@ -56,3 +59,28 @@ def test_extending_anchors_copies_the_last_gain_row_and_trains(tmp_path):
     assert after.cfg.anchors == 6 and after.gains.log_gain.shape[0] == 6
     assert torch.equal(after.gains.log_gain[4], before.gains.log_gain[3])
     assert torch.equal(after.gains.log_gain[:4], before.gains.log_gain)
+
+
+def test_a_post_filter_added_to_trained_weights_trains_alone(tmp_path):
+    """--add-post-filter + --train-only: the new filter learns; every other tensor, and so
+    every coded symbol, stays as it was."""
+    cfg = dataclasses.replace(get_config("tiny"), post_filter=0)
+    model = MSINN(cfg)
+    model.initialise(torch.rand(2, 3, 64, 64))
+    save_weights(model, tmp_path / "plain.safetensors")
+    before, _, _ = load_weights(tmp_path / "plain.safetensors")
+    out = tmp_path / "run"
+    args = ["train", *TINY, "--out", str(out), "--valid-dir", "", "--steps", "3", "--lr", "1e-2", "--fp32",
+            "--resume", str(tmp_path / "plain.safetensors"), "--add-post-filter", "4", "--train-only", "post_filter."]  # fmt: skip
+    assert main(args) == 0
+    after, _, _ = load_weights(out / "checkpoint.safetensors")
+    assert after.cfg.post_filter == 4 and before.post_filter is None
+    changed = [k for k, v in after.state_dict().items() if k.startswith("post_filter.")]
+    assert changed and after.post_filter.tail.weight.abs().sum() > 0  # the tail starts at zero
+    old = before.state_dict()
+    assert all(torch.equal(v, old[k]) for k, v in after.state_dict().items() if not k.startswith("post_filter."))
+
+
+def test_train_only_refuses_a_prefix_that_matches_nothing(tmp_path, capsys):
+    assert main(["train", *TINY, "--out", str(tmp_path / "run"), "--valid-dir", "", "--steps", "1", "--train-only", "nothing."]) != 0
+    assert "matches no parameter" in capsys.readouterr().err
