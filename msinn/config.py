@@ -90,8 +90,9 @@ CONFIGS: dict[str, MSINNConfig] = {
         spatial_layers=3,
         lrp_hidden=(32, 32, 24, 16, 8),
         lrp_layers=2,
-        # 26 k parameters, +0.09 s per Kodak decode; fitted to the trained codec with
-        # `train --add-post-filter 4 --train-only post_filter.` (weights/README.md)
+        # 26 k parameters, +0.09 s per Kodak decode. The shipped weights fitted it alone to the
+        # trained codec (`train --add-post-filter 4 --train-only post_filter.`, weights/README.md);
+        # `train --config lite` from scratch trains it with everything else.
         post_filter=4,
         anchors=12,
         lambda_scale=0.22,  # λ 0.0004 … 0.40: Kodak 0.1 … ~3 bpp with this model

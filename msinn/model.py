@@ -87,13 +87,16 @@ class MSINN(nn.Module):
         """x (B, 3, H, W) in [0, 1], rate (B,) → {"x_hat", "likelihoods": {"y5"…"y1"}}."""
         return self.forward_latents(self.inn.analysis(x), rate)
 
-    def forward_latents(self, ys: list[Tensor], rate: Tensor, quantise: Callable[[Tensor], Tensor] | None = None) -> dict:
-        """:meth:`forward` from given latents [y1 … y5]; ``quantise``: see LatentEntropyModel.forward."""
+    def forward_latents(
+        self, ys: list[Tensor], rate: Tensor, quantise: Callable[[Tensor], Tensor] | None = None, post_filter: bool = True
+    ) -> dict:
+        """:meth:`forward` from given latents [y1 … y5]; ``quantise``: see LatentEntropyModel.forward;
+        ``post_filter=False`` returns the synthesis before the post-filter."""
         support, likelihoods = None, {}
         for k, (model, y, gains) in enumerate(zip(self.latent_models, ys[::-1], self._slice_gains(rate), strict=True)):
             y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, self.gaussian_conditional, quantise)
             support = self._next_support(k, y_hat, support)
-        return {"x_hat": self._post(support), "likelihoods": likelihoods}
+        return {"x_hat": self._post(support) if post_filter else support, "likelihoods": likelihoods}
 
     def _code(self, shape: tuple[int, int], rate: float, coders: list, reconstruct: bool = True) -> Tensor | None:
         """The decoding chain run by both compress and decompress; returns x̂ (1, 3, H, W), or

@@ -153,8 +153,8 @@ def autocast_context(device: torch.device, enabled: bool):
 
 
 def build_optimizer(model: MSINN, lr: float) -> torch.optim.Adam:
-    """Adam over the trainable parameters, the gain tables at 10× the learning rate (each
-    group's ``lr_scale``)."""
+    """Adam over the trainable parameters (no state for frozen ones), the gain tables at 10× the
+    learning rate (each group's ``lr_scale``)."""
     gain_params = [p for p in model.gains.parameters() if p.requires_grad]
     other = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("gains.")]
     groups = [{"params": other, "lr_scale": 1.0}, {"params": gain_params, "lr_scale": 10.0}]
@@ -164,6 +164,8 @@ def build_optimizer(model: MSINN, lr: float) -> torch.optim.Adam:
 def add_post_filter(model: MSINN, width: int) -> None:
     """Give trained weights without one a post-filter of ``width``; it starts as the identity,
     so the codec is unchanged until it trains."""
+    if width < 2 or width % 2:
+        raise ValueError(f"post-filter width must be an even number ≥ 2, got {width}")
     model.post_filter = PostFilter(width).to(model.gains.log_gain.device)
     model.cfg = dataclasses.replace(model.cfg, post_filter=width)
 
@@ -272,16 +274,20 @@ def train(args: argparse.Namespace) -> Path:
         opt_state = None  # the gain tables changed shape: start Adam afresh
     if args.add_post_filter and model.post_filter is None:
         add_post_filter(model, args.add_post_filter)
-        opt_state = None
+        opt_state = None  # new parameters: start Adam afresh
+    elif args.add_post_filter and args.add_post_filter != model.cfg.post_filter:
+        raise ValueError(f"--add-post-filter {args.add_post_filter}: these weights already have a post-filter of width {model.cfg.post_filter}")
     if args.train_only:
         train_only(model, args.train_only)
-        opt_state = None  # Adam's state covers other parameters
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = build_optimizer(model, args.lr)
     if opt_state is not None:
-        optimizer.load_state_dict(opt_state)
+        try:
+            optimizer.load_state_dict(opt_state)
+        except ValueError:  # the checkpoint trained other parameters (--train-only on one run, not the other)
+            tqdm.write("the checkpoint's optimiser state is for other trainable parameters: Adam starts afresh")
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     if args.compile:
         net = torch.compile(net)
@@ -344,7 +350,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extend-anchors", type=int, default=None, help="grow the gain tables to N anchors (copies of the last row)")
     p.add_argument("--lambda-scale", type=float, default=None, help="override the config's λ ladder scale")
     p.add_argument("--add-post-filter", type=int, default=None, metavar="WIDTH",
-                   help="give resumed weights without a post-filter one of this width (starts as the identity)")
+                   help="add a post-filter of this width to resumed weights that have none (starts as the identity)")
     p.add_argument("--train-only", default=None, metavar="PREFIX",
                    help="train only parameters whose names start with PREFIX, e.g. post_filter.")
     p.add_argument("--seed", type=int, default=0)
