@@ -52,6 +52,8 @@ class MSINNConfig:
             raise ValueError(f"anchors must be in [2, {len(LAMBDAS)}], got {self.anchors}")
         if self.init not in ("haar", "orthogonal"):
             raise ValueError(f"init must be 'haar' or 'orthogonal', got {self.init!r}")
+        if self.post_filter and (self.post_filter < 2 or self.post_filter % 2):  # its first stage is width/2 wide
+            raise ValueError(f"post_filter must be 0 (none) or an even width ≥ 2, got {self.post_filter}")
         for field in ("ctx_hidden", "lrp_hidden"):
             if len(getattr(self, field)) != 5:
                 raise ValueError(f"{field} needs one width per latent (5)")

@@ -164,10 +164,8 @@ def build_optimizer(model: MSINN, lr: float) -> torch.optim.Adam:
 def add_post_filter(model: MSINN, width: int) -> None:
     """Give trained weights without one a post-filter of ``width``; it starts as the identity,
     so the codec is unchanged until it trains."""
-    if width < 2 or width % 2:
-        raise ValueError(f"post-filter width must be an even number ≥ 2, got {width}")
+    model.cfg = dataclasses.replace(model.cfg, post_filter=width)  # the config checks the width
     model.post_filter = PostFilter(width).to(model.gains.log_gain.device)
-    model.cfg = dataclasses.replace(model.cfg, post_filter=width)
 
 
 def train_only(model: MSINN, prefix: str) -> None:

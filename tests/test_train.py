@@ -95,5 +95,5 @@ def test_an_added_post_filter_starts_as_the_identity():
         before = model(x, rate)["x_hat"]
         add_post_filter(model, 4)
         assert torch.equal(model(x, rate)["x_hat"], before)
-    with pytest.raises(ValueError, match="even number"):
+    with pytest.raises(ValueError, match="even width"):
         add_post_filter(model, 3)
