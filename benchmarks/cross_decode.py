@@ -2,6 +2,7 @@
 
     python -m benchmarks.cross_decode [IMAGES...] [--rates 0 5.5 11] [--encoder cpu:2]
                                       [--decoders cpu:1 cpu:2 cpu:3 cpu-default:2 cuda]
+                                      [--folder DIR [--decode-only]]
 
 Each image is encoded at each rate in one process (the ``--encoder`` setting), then every file
 is decoded in a fresh process per ``--decoders`` setting. A setting is ``DEVICE:THREADS`` with
@@ -9,6 +10,9 @@ DEVICE one of ``cpu``, ``cpu-default`` (the kernels a CPU without AVX2 gets:
 ATEN_CPU_CAPABILITY=default, ONEDNN_MAX_CPU_ISA=SSE41, MKL_ENABLE_INSTRUCTIONS=SSE4_2) or ``cuda``. Prints, per decoder, how
 many files decoded to exactly the encoder's reconstruction, how many differed (max pixel
 difference) and how many were refused with BitstreamError — never silently garbage.
+
+Across machines: ``--folder DIR`` keeps the files (``NAME.msn`` and the encoder's reconstruction
+``NAME.png``) in DIR; copy DIR to the other machine and run there with ``--folder DIR --decode-only``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def worker(role: str, device: str, threads: int, args: list[str]) -> None:
 
     import numpy as np
     import torch
+    from PIL import Image
 
     import msinn
 
@@ -60,11 +65,11 @@ def worker(role: str, device: str, threads: int, args: list[str]) -> None:
                 enc = codec.encode(prep, rate)
                 name = f"{Path(image).stem}_t{rate:g}"
                 (folder / f"{name}.msn").write_bytes(enc.data)
-                np.save(folder / f"{name}.npy", np.asarray(enc.image))
+                enc.image.save(folder / f"{name}.png")  # lossless: the encoder's exact pixels
                 print(json.dumps({"file": name, "bpp": enc.bpp}), flush=True)
         return
     for msn in sorted(folder.glob("*.msn")):
-        reference = np.load(msn.with_suffix(".npy"))
+        reference = np.asarray(Image.open(msn.with_suffix(".png")).convert("RGB"))
         try:
             out = np.asarray(codec.decompress(msn.read_bytes()))
         except msinn.BitstreamError as e:
@@ -85,13 +90,20 @@ def main() -> None:
     p.add_argument("--model", default="", help="weights (default: shipped)")
     p.add_argument("--encoder", default="cpu:2")
     p.add_argument("--decoders", nargs="+", default=["cpu:1", "cpu:2", "cpu:3", "cpu-default:2"])
+    p.add_argument("--folder", type=Path, help="keep the files here (default: a temporary folder)")
+    p.add_argument("--decode-only", action="store_true", help="decode the files already in --folder")
     args = p.parse_args()
+    if args.decode_only and not args.folder:
+        p.error("--decode-only needs --folder")
     with tempfile.TemporaryDirectory() as tmp:
-        rates = ",".join(map(str, args.rates))
-        encoded = run_worker("encode", args.encoder, [args.model, tmp, rates, *map(str, args.images)])
-        print(f"encoded {len(encoded)} files with {args.encoder}")
+        folder = str(args.folder or tmp)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        if not args.decode_only:
+            rates = ",".join(map(str, args.rates))
+            encoded = run_worker("encode", args.encoder, [args.model, folder, rates, *map(str, args.images)])
+            print(f"encoded {len(encoded)} files with {args.encoder}")
         for setting in args.decoders:
-            results = run_worker("decode", setting, [args.model, tmp])
+            results = run_worker("decode", setting, [args.model, folder])
             exact = sum(r.get("max_diff") == 0 for r in results)
             differ = [r for r in results if r.get("max_diff", 0) > 0]
             refused = [r for r in results if "refused" in r]

@@ -1,6 +1,7 @@
 """Training throughput (crops per second) per config on the machine it runs on.
 
     python -m benchmarks.train_throughput [--configs lite mid paper] [--batch 8] [--crop 128] [--steps 20]
+                                          [--train-dirs DIR ...]
 
 Runs the trainer's own step (``msinn.train.train_step``: the device-side crop sampler,
 autocast as in training, Adam) on randomly initialised models and reports crops/s after a
@@ -15,6 +16,7 @@ import subprocess
 import threading
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
@@ -66,12 +68,13 @@ def main() -> None:
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--images", type=int, default=40, help="training images to load")
+    p.add_argument("--train-dirs", nargs="+", type=Path, default=DEFAULT_TRAIN)
     p.add_argument("--device", default=None)
     p.add_argument("--fp32", action="store_true")
     p.add_argument("--compile", action="store_true")
     args = p.parse_args()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    files = image_files(DEFAULT_TRAIN)[: args.images]
+    files = image_files(args.train_dirs)[: args.images]
     sampler = CropSampler(files, args.crop, seed=0, device=device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, batch {args.batch} of {args.crop}², "
           f"autocast {'off' if args.fp32 else 'on'}, {len(files)} images")  # fmt: skip

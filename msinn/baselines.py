@@ -45,7 +45,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
-import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
@@ -97,6 +96,8 @@ def _bpp(data: bytes, image: Image.Image) -> float:
 
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary bundled with imageio-ffmpeg."""
+    import imageio_ffmpeg  # only the classic codecs need ffmpeg: training and the codec run without it
+
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
