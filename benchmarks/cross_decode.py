@@ -12,7 +12,8 @@ many files decoded to exactly the encoder's reconstruction, how many differed (m
 difference) and how many were refused with BitstreamError — never silently garbage.
 
 Across machines: ``--folder DIR`` keeps the files (``NAME.msn`` and the encoder's reconstruction
-``NAME.png``) in DIR; copy DIR to the other machine and run there with ``--folder DIR --decode-only``.
+``NAME.png``) in DIR; copy DIR to the other machine and run there with ``--folder DIR --decode-only``
+(and the same ``--model``: files of other weights are refused).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def setting_env(setting: str) -> tuple[dict[str, str], str, int]:
 def run_worker(role: str, setting: str, args: list[str]) -> list[dict]:
     env, device, threads = setting_env(setting)
     cmd = [sys.executable, "-m", "benchmarks.cross_decode", "--worker", role, device, str(threads), *args]
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    if out.returncode:
+        sys.exit(f"{role} worker ({setting}) failed:\n{out.stderr[-2000:]}")
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
@@ -93,14 +96,17 @@ def main() -> None:
     p.add_argument("--folder", type=Path, help="keep the files here (default: a temporary folder)")
     p.add_argument("--decode-only", action="store_true", help="decode the files already in --folder")
     args = p.parse_args()
-    if args.decode_only and not args.folder:
-        p.error("--decode-only needs --folder")
+    if args.decode_only and not (args.folder and any(args.folder.glob("*.msn"))):
+        p.error("--decode-only needs a --folder that holds .msn files")
+    if args.folder and not args.decode_only and args.folder.exists() and any(args.folder.iterdir()):
+        p.error(f"{args.folder} is not empty: its files would be counted with the new ones")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = str(args.folder or tmp)
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        folder = str(args.folder.resolve() if args.folder else tmp)  # the workers run from the repo root
+        images = [str(i.resolve()) for i in args.images]
         if not args.decode_only:
+            Path(folder).mkdir(parents=True, exist_ok=True)
             rates = ",".join(map(str, args.rates))
-            encoded = run_worker("encode", args.encoder, [args.model, folder, rates, *map(str, args.images)])
+            encoded = run_worker("encode", args.encoder, [args.model, folder, rates, *images])
             print(f"encoded {len(encoded)} files with {args.encoder}")
         for setting in args.decoders:
             results = run_worker("decode", setting, [args.model, folder])
