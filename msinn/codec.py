@@ -42,8 +42,8 @@ from .weights import load_weights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "msinn-lite"
-# Decoding work grows with the pixels a header claims (lite on 2 CPU cores: 0.8–1.4 s and
-# ~0.45 GB per megapixel); callers serving untrusted files lower this per call, like Pillow's limit.
+# Decoding work grows with the pixels a header claims (lite on 2 CPU cores: 0.9–1.7 s and
+# ~0.4 GB per megapixel); callers serving untrusted files lower this per call, like Pillow's limit.
 DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 
