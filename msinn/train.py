@@ -37,13 +37,14 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .config import LATENT_NAMES, MSINNConfig, get_config
+from .grow import grow
 from .image import IMAGE_SUFFIXES, load_image, to_tensor
 from .model import MSINN
 from .postfilter import PostFilter
 from .weights import load_weights, save_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
-DEFAULT_TRAIN = [SHARED / "cid22" / "training", SHARED / "bsds500"]
+DEFAULT_TRAIN = [SHARED / "cid22" / "training", SHARED / "bsds500", SHARED / "clic2025"]
 DEFAULT_VALID = SHARED / "cid22" / "validation"
 
 
@@ -248,6 +249,8 @@ def build_model(args: argparse.Namespace, sampler: CropSampler, device: torch.de
 
 
 def train(args: argparse.Namespace) -> Path:
+    if args.grow_to and not args.resume:
+        raise ValueError("--grow-to widens trained weights: give them with --resume")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if distributed:
@@ -264,6 +267,9 @@ def train(args: argparse.Namespace) -> Path:
     sampler = CropSampler(image_files(args.train_dirs), args.crop, seed=args.seed + 1000 * rank + int(time.time()), device=device)
     x_val = validation_set(Path(args.valid_dir), args.valid_crop) if rank == 0 and args.valid_dir else None
     model, opt_state, step = build_model(args, sampler, device)
+    if args.grow_to:  # e.g. lite → mid: codes as the resumed weights until it trains
+        model = grow(model, get_config(args.grow_to), seed=args.seed).to(device)
+        opt_state = None  # new shapes: start Adam afresh (and at a low --lr)
     if args.lambda_scale is not None:  # e.g. to move a resumed model's λ ladder
         model.cfg = dataclasses.replace(model.cfg, lambda_scale=args.lambda_scale)
     if args.extend_anchors and args.extend_anchors != model.anchors:  # e.g. paper 8 → 12
@@ -325,7 +331,7 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="lite", help="model size: paper, lite or tiny")
+    p.add_argument("--config", default="lite", help="model size of a new model: paper, mid, lite or tiny")
     p.add_argument("--out", required=True, help="folder for checkpoint.pt, checkpoint.safetensors and log.csv")
     p.add_argument("--train-dirs", nargs="+", type=Path, default=DEFAULT_TRAIN)
     p.add_argument("--valid-dir", default=str(DEFAULT_VALID), help="held-out folder ('' to skip validation)")
@@ -349,6 +355,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda-scale", type=float, default=None, help="override the config's λ ladder scale")
     p.add_argument("--add-post-filter", type=int, default=None, metavar="WIDTH",
                    help="add a post-filter of this width to resumed weights that have none (starts as the identity)")
+    p.add_argument("--grow-to", default=None, metavar="CONFIG",
+                   help="widen the resumed weights into this wider config (e.g. mid), coding exactly as before at the start")
     p.add_argument("--train-only", default=None, metavar="PREFIX",
                    help="train only parameters whose names start with PREFIX, e.g. post_filter.")
     p.add_argument("--seed", type=int, default=0)
