@@ -216,6 +216,12 @@ def validate(model: MSINN, x_val: Tensor, device: torch.device) -> dict[str, flo
     return stats
 
 
+def log_validation(model: MSINN, x_val: Tensor, device: torch.device, step: int, out_dir: Path) -> None:
+    valid = validate(model, x_val, device)
+    tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in valid.items()))
+    append_csv(out_dir / "valid.csv", {"step": step, **valid})
+
+
 def save_checkpoint(path: Path, model: MSINN, optimizer: torch.optim.Optimizer, step: int, args: argparse.Namespace) -> None:
     """Atomically write everything --resume needs, and export the weights beside it."""
     tmp = path.with_suffix(".tmp")
@@ -298,9 +304,11 @@ def train(args: argparse.Namespace) -> Path:
     lambdas = torch.tensor(model.cfg.lambdas, device=device)
 
     ckpt_path = out_dir / "checkpoint.pt"
-    start = last_ckpt = time.time()
+    start = last_ckpt = last_log = time.time()
+    last_log_step = step
     end_step = step + args.steps if args.steps else math.inf
-    bar = tqdm(disable=rank != 0, initial=step, total=None if math.isinf(end_step) else end_step, dynamic_ncols=True)
+    validated = None
+    bar = tqdm(disable=True if rank else None, initial=step, total=None if math.isinf(end_step) else end_step, dynamic_ncols=True)
     while step < end_step and (args.minutes is None or time.time() - start < 60 * args.minutes):
         lr = learning_rate(step, args.lr, args.milestones, args.gamma)
         for group in optimizer.param_groups:
@@ -311,20 +319,24 @@ def train(args: argparse.Namespace) -> Path:
         if rank == 0 and step % args.log_every == 0:  # the only host syncs of a step
             bar.set_postfix(loss=f"{r['loss'].item():.3f}", bpp=f"{r['bpp'].item():.3f}", psnr=f"{r['psnr'].item():.2f}")
             pixels = x.shape[0] * x.shape[2] * x.shape[3]
-            row = {"step": step, "time_s": round(time.time() - start, 1), "lr": lr}
+            now = time.time()
+            crops_s = (step - last_log_step) * x.shape[0] / (now - last_log)  # throughput since the last row
+            last_log, last_log_step = now, step
+            row = {"step": step, "time_s": round(now - start, 1), "lr": lr, "crops_s": round(crops_s, 1)}
             row.update({k: r[k].item() for k in ("loss", "bpp", "psnr")})
             row.update({f"bpp_{n}": float(-torch.log2(out["likelihoods"][n].detach().float()).sum()) / pixels for n in LATENT_NAMES})
             append_csv(out_dir / "log.csv", row)
             if x_val is not None and step % args.valid_every == 0:
-                valid = validate(model, x_val, device)
-                tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in valid.items()))
-                append_csv(out_dir / "valid.csv", {"step": step, **valid})
+                log_validation(model, x_val, device, step, out_dir)
+                validated = step
         if rank == 0 and time.time() - last_ckpt > 60 * args.checkpoint_minutes:
             save_checkpoint(ckpt_path, model, optimizer, step, args)
             last_ckpt = time.time()
     bar.close()
     if rank == 0:
         save_checkpoint(ckpt_path, model, optimizer, step, args)
+        if x_val is not None and validated != step:  # the weights a run leaves always have a figure
+            log_validation(model, x_val, device, step, out_dir)
     if distributed:
         dist.destroy_process_group()
     return ckpt_path
@@ -346,7 +358,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", type=float, default=1.0, help="gradient clipping max-norm")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--valid-every", type=int, default=2000, help="validate every N steps (multiple of --log-every)")
+    p.add_argument("--valid-every", type=int, default=2000, help="validate every N steps (multiple of --log-every), and once at the end")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt (full state) or .safetensors (weights only)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--fp32", action="store_true", help="disable bf16/AMP autocast")

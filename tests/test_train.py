@@ -38,6 +38,9 @@ def test_train_checkpoints_logs_and_resumes(tmp_path):
     assert valid[0]["step"] == "3" and float(valid[0]["val_bpp_0"]) > 0
     assert main([*args, "--steps", "2", "--resume", str(out / "checkpoint.pt")]) == 0
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 5
+    valid = list(csv.DictReader((out / "valid.csv").read_text().splitlines()))
+    assert [r["step"] for r in valid] == ["3", "5"]  # the last weights are validated even off the period
+    assert float(list(csv.DictReader((out / "log.csv").read_text().splitlines()))[-1]["crops_s"]) > 0
     model, _, meta = load_weights(out / "checkpoint.safetensors")
     assert meta["step"] == "5" and model.cfg.name == "tiny"
 
