@@ -29,10 +29,11 @@ def cmd_compress(args: argparse.Namespace) -> None:
 
 
 def cmd_decompress(args: argparse.Namespace) -> None:
-    from .codec import load
+    from .codec import load, model_for
 
-    codec = load(args.model, args.device)
-    image = codec.decompress(_read(args.input), max_pixels=args.max_pixels)
+    data = _read(args.input)
+    codec = load(args.model or model_for(data), args.device)  # by default the shipped model that wrote it
+    image = codec.decompress(data, max_pixels=args.max_pixels)
     image.save(args.output, format="PNG")
     print(f"{args.output}: {image.size[0]}x{image.size[1]}")
 
@@ -79,9 +80,9 @@ def _read(path: str) -> bytes:
         raise ValueError(f"cannot read {path}: {e.strerror}") from e
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, default: str = "the default model") -> None:
     """--model and --device, for every command that loads the codec."""
-    p.add_argument("--model", default=None, help="weights name in weights/ or a .safetensors path")
+    p.add_argument("--model", default=None, help=f"weights name in weights/ (lite, mid) or a .safetensors path; default: {default}")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present); files decode the same on either")
 
 
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decompress", help=".msn file → PNG")
     p.add_argument("input")
     p.add_argument("output")
-    add_model_arguments(p)
+    add_model_arguments(p, default="the shipped model that wrote the file")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse files claiming more pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.set_defaults(func=cmd_decompress)
     p = sub.add_parser("info", help="print a .msn header as JSON")

@@ -22,6 +22,7 @@ The decoder and the format are the same at every effort.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from .config import LATENT_NAMES
 from .image import MAX_PIXELS, check_size, crop, load_image, pad, to_image, to_tensor
 from .model import MSINN
 from .refine import effort_settings, refine
-from .weights import load_weights
+from .weights import load_weights, weights_file_id
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "msinn-lite"
@@ -175,9 +176,11 @@ class Codec:
     def _unpack(self, data: bytes) -> tuple[Header, list[bytes]]:
         header, streams = bitstream.unpack(data)
         if header.model_id != self.model_id:
+            writer = _shipped_ids().get(header.model_id)
+            made_by = f"model {writer!r}" if writer else f"weights {header.model_id.hex()}, which are not in {WEIGHTS_DIR.name}/"
             raise BitstreamError(
-                f"file was encoded with weights {header.model_id.hex()}, but the loaded model "
-                f"{self.name!r} is {self.model_id.hex()}: load the weights that encoded it"
+                f"this file was made by {made_by}, not by the loaded {self.name!r}: "
+                f"decode it with the weights that made it{f' (--model {writer})' if writer else ''}"
             )
         lo, hi = self.rate_range
         if not lo <= header.rate <= hi:
@@ -251,16 +254,32 @@ def default_device() -> torch.device:
 
 
 def resolve_weights(name_or_path: str | Path | None) -> Path:
-    """A path to a weights file, or a name of one in weights/ (default: the shipped model)."""
+    """A path to a weights file, or a name of one in weights/ ("msinn-mid", or just "mid");
+    default: the shipped default model."""
     name_or_path = name_or_path or DEFAULT_MODEL
     path = Path(name_or_path)
     if path.is_file():
         return path
-    candidate = WEIGHTS_DIR / f"{path.name}.safetensors"
-    if candidate.is_file():
-        return candidate
-    available = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
-    raise ValueError(f"no weights {str(name_or_path)!r}: give a .safetensors path or one of {available}")
+    for candidate in (WEIGHTS_DIR / f"{path.name}.safetensors", WEIGHTS_DIR / f"msinn-{path.name}.safetensors"):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"no weights {str(name_or_path)!r}: give a .safetensors path or one of {shipped_models()}")
+
+
+def shipped_models() -> list[str]:
+    """Names of the weights in weights/, e.g. ["msinn-lite", "msinn-mid"]."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+@functools.cache
+def _shipped_ids() -> dict[bytes, str]:
+    return {weights_file_id(WEIGHTS_DIR / f"{name}.safetensors"): name for name in shipped_models()}
+
+
+def model_for(data: bytes) -> str | None:
+    """The name of the shipped weights that wrote this .msn file, or None (other weights)."""
+    header, _ = bitstream.unpack(data)
+    return _shipped_ids().get(header.model_id)
 
 
 def load(name_or_path: str | Path | None = None, device: str | torch.device | None = None) -> Codec:

@@ -43,6 +43,12 @@ def weights_id(state: dict[str, torch.Tensor], cfg: MSINNConfig) -> bytes:
     return h.digest()[:8]
 
 
+def weights_file_id(path: str | Path) -> bytes:
+    """The id of the weights in a file, as written into the files they encode."""
+    meta = read_metadata(path)
+    return weights_id(load_file(str(path)), MSINNConfig.from_dict(json.loads(meta["config"])))
+
+
 def save_weights(model: MSINN, path: str | Path, **metadata: str | int | float) -> bytes:
     """Write fp32 safetensors with the config (and any extra string-able metadata); return the id."""
     state = weights_state(model)

@@ -73,8 +73,14 @@ def test_unknown_version_and_wrong_stream_lengths_are_refused(tiny_codec, valid_
 def test_file_from_other_weights_is_refused_with_clear_message(tiny_codec, valid_file):
     header, streams = unpack(valid_file)
     foreign = pack(dataclasses.replace(header, model_id=b"\x00" * 8), streams)
-    with pytest.raises(BitstreamError, match="encoded with weights 0000000000000000"):
+    with pytest.raises(BitstreamError, match="made by weights 0000000000000000, which are not in weights/"):
         tiny_codec.decompress(foreign)
+
+
+def test_file_from_a_shipped_model_names_it_when_another_model_decodes(tiny_codec, shipped, small_image):
+    data = shipped.compress(small_image, rate=2.0)
+    with pytest.raises(BitstreamError, match=r"^this file was made by model 'msinn-lite', not by the loaded .*\(--model msinn-lite\)$"):
+        tiny_codec.decompress(data)
 
 
 def test_rate_outside_model_range_is_refused(tiny_codec, valid_file):
