@@ -2,8 +2,8 @@
 
     python app.py            # http://127.0.0.1:7860
 
-Environment: ``MSINN_WEIGHTS`` (a .safetensors path or a name in weights/; default: the
-shipped model), ``MSINN_THREADS`` (torch CPU threads per model call, default 1),
+Environment: ``MSINN_WEIGHTS`` (a .safetensors path or a name in weights/; default: lite on a
+CPU host, the quality model ``msinn-mid`` on a GPU when it is shipped), ``MSINN_THREADS`` (torch CPU threads per model call, default 1),
 ``MSINN_WORKERS`` (model calls at once, default 2), ``MSINN_FILES_MB`` (cap on the files
 the app keeps for viewing and download, default 2000). The model runs on CUDA when present;
 on Hugging Face ZeroGPU every model call goes through ``spaces.GPU`` (imported only if
@@ -84,7 +84,19 @@ torch.set_num_threads(int(os.environ.get("MSINN_THREADS", "1")))
 log = logging.getLogger("msinn.app")
 
 ZERO_GPU = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
-codec = msinn.load(os.environ.get("MSINN_WEIGHTS") or None, device="cuda" if ZERO_GPU else None)
+
+
+def _host_model() -> str | None:
+    """``MSINN_WEIGHTS`` if set; else the quality model on a GPU host (when shipped); else the
+    default, lite, sized to code in about a second on 2 CPU cores."""
+    if os.environ.get("MSINN_WEIGHTS"):
+        return os.environ["MSINN_WEIGHTS"]
+    if (ZERO_GPU or torch.cuda.is_available()) and "msinn-mid" in msinn.shipped_models():
+        return "msinn-mid"
+    return None
+
+
+codec = msinn.load(_host_model(), device="cuda" if ZERO_GPU else None)
 RATE_MIN, RATE_MAX = codec.rate_range
 RATE_STEP = 0.05  # the slider's step: every rate the UI codes and shows is a multiple of it
 DEFAULT_RATE = round(2 * (RATE_MIN + (RATE_MAX - RATE_MIN) / 3)) / 2  # a third up, on the grid

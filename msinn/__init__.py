@@ -12,8 +12,8 @@ import warnings
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
 from .bitstream import BitstreamError  # noqa: E402
-from .codec import Codec, Encoded, Prepared, load  # noqa: E402
+from .codec import Codec, Encoded, Prepared, load, model_for, shipped_models  # noqa: E402
 from .config import CONFIGS, MSINNConfig  # noqa: E402
 
-__all__ = ["BitstreamError", "Codec", "CONFIGS", "Encoded", "MSINNConfig", "Prepared", "load"]
+__all__ = ["BitstreamError", "Codec", "CONFIGS", "Encoded", "MSINNConfig", "Prepared", "load", "model_for", "shipped_models"]
 __version__ = "0.1.0"
