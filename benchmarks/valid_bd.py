@@ -7,7 +7,8 @@ step at anchors 0, 4, 7, 11 (``msinn.train.validate``: 41 centre crops of 256²,
 estimated rate). The reference weights are validated here on the same crops, and each row gets
 its BD-rate against them (negative: fewer bits at the same PSNR). An estimate from 4 points, on
 crops, not real files: it ranks checkpoints and tells whether training still moves; Kodak and
-real files decide what ships.
+real files decide what ships. The reference is validated on this machine's CPU; rows from a
+GPU run differ from a CPU validation of the same weights only by float rounding.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def main() -> None:
     p.add_argument("valid_csv", nargs="+", type=Path)
     p.add_argument("--reference", type=Path, default=Path("weights/msinn-lite.safetensors"))
     p.add_argument("--valid-dir", type=Path, default=DEFAULT_VALID)
+    p.add_argument("--valid-crop", type=int, default=256, help="the runs' --valid-crop")
     args = p.parse_args()
     model, _, meta = load_weights(args.reference)
-    ref = validate(model, validation_set(args.valid_dir, 256), torch.device("cpu"))
+    ref = validate(model, validation_set(args.valid_dir, args.valid_crop), torch.device("cpu"))
     ref_bpp, ref_psnr = curve(ref)
     print(f"reference {args.reference} (step {meta.get('step', '?')}): bpp {ref_bpp}, PSNR {[round(q, 3) for q in ref_psnr]}")
     print("| run | step | BD-rate vs reference |\n|---|---:|---:|")

@@ -180,7 +180,7 @@ class Codec:
             made_by = f"model {writer!r}" if writer else f"weights {header.model_id.hex()}, which are not in {WEIGHTS_DIR.name}/"
             raise BitstreamError(
                 f"this file was made by {made_by}, not by the loaded {self.name!r}: "
-                f"decode it with the weights that made it{f' (--model {writer})' if writer else ''}"
+                f"decode it with {f'{writer!r}' if writer else 'the weights that made it'}"
             )
         lo, hi = self.rate_range
         if not lo <= header.rate <= hi:
@@ -271,9 +271,21 @@ def shipped_models() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
-@functools.cache
 def _shipped_ids() -> dict[bytes, str]:
-    return {weights_file_id(WEIGHTS_DIR / f"{name}.safetensors"): name for name in shipped_models()}
+    """Weights id → name of every readable MSINN weights file in weights/ (ids computed once per file)."""
+    ids = {}
+    for name in shipped_models():
+        path = WEIGHTS_DIR / f"{name}.safetensors"
+        try:
+            ids[_file_id(path, path.stat().st_mtime_ns)] = name
+        except ValueError:
+            continue  # not MSINN weights: it names no file
+    return ids
+
+
+@functools.lru_cache(maxsize=16)
+def _file_id(path: Path, mtime_ns: int) -> bytes:
+    return weights_file_id(path)
 
 
 def model_for(data: bytes) -> str | None:

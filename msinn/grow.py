@@ -44,6 +44,12 @@ def check_growable(small: MSINNConfig, large: MSINNConfig) -> None:
             )
 
 
+def grown_config(small: MSINNConfig, target: MSINNConfig) -> MSINNConfig:
+    """``small`` with ``target``'s name and hidden widths: what ``small``'s weights grow into
+    (λ scale, anchors and post-filter stay those the weights were trained with)."""
+    return dataclasses.replace(small, name=target.name, **{w: getattr(target, w) for w in _WIDTHS})
+
+
 def widen_tensor(old: Tensor, shape: torch.Size, init_scale: float, generator: torch.Generator) -> Tensor:
     """``old`` (out, in, …) embedded in a tensor of ``shape`` as described in the module docstring."""
     if (

@@ -37,7 +37,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .config import LATENT_NAMES, MSINNConfig, get_config
-from .grow import grow
+from .grow import grow, grown_config
 from .image import IMAGE_SUFFIXES, load_image, to_tensor
 from .model import MSINN
 from .postfilter import PostFilter
@@ -115,11 +115,15 @@ def validation_set(folder: Path, size: int) -> Tensor:
 
 
 def append_csv(path: Path, row: dict) -> None:
-    """Append a row, writing the header first when the file is new."""
-    new = not path.exists()
+    """Append a row, writing the header first when the file is new. An existing file keeps its
+    columns (a run resumed by a newer trainer leaves out what the older one did not log)."""
+    fields = list(row)
+    if path.exists():
+        with open(path, newline="") as f:
+            fields = next(csv.reader(f), None) or fields
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if f.tell() == 0:
             writer.writeheader()
         writer.writerow(row)
 
@@ -273,8 +277,9 @@ def train(args: argparse.Namespace) -> Path:
     sampler = CropSampler(image_files(args.train_dirs), args.crop, seed=args.seed + 1000 * rank + int(time.time()), device=device)
     x_val = validation_set(Path(args.valid_dir), args.valid_crop) if rank == 0 and args.valid_dir else None
     model, opt_state, step = build_model(args, sampler, device)
-    if args.grow_to:  # e.g. lite → mid: codes as the resumed weights until it trains
-        model = grow(model, get_config(args.grow_to), seed=args.seed).to(device)
+    target = grown_config(model.cfg, get_config(args.grow_to)) if args.grow_to else model.cfg
+    if target != model.cfg:  # e.g. lite → mid: codes as the resumed weights until it trains
+        model = grow(model, target, seed=args.seed).to(device)
         opt_state = None  # new shapes: start Adam afresh (and at a low --lr)
     if args.lambda_scale is not None:  # e.g. to move a resumed model's λ ladder
         model.cfg = dataclasses.replace(model.cfg, lambda_scale=args.lambda_scale)

@@ -43,12 +43,6 @@ def weights_id(state: dict[str, torch.Tensor], cfg: MSINNConfig) -> bytes:
     return h.digest()[:8]
 
 
-def weights_file_id(path: str | Path) -> bytes:
-    """The id of the weights in a file, as written into the files they encode."""
-    meta = read_metadata(path)
-    return weights_id(load_file(str(path)), MSINNConfig.from_dict(json.loads(meta["config"])))
-
-
 def save_weights(model: MSINN, path: str | Path, **metadata: str | int | float) -> bytes:
     """Write fp32 safetensors with the config (and any extra string-able metadata); return the id."""
     state = weights_state(model)
@@ -64,12 +58,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return f.metadata() or {}
 
 
-def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[MSINN, bytes, dict]:
-    """Build the model from the file's own config and load it (float32).
-
-    Returns (model in eval mode, weights id, metadata). Raises ValueError for files that are
-    not MSINN weights.
-    """
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], MSINNConfig, dict]:
+    """(tensors, config, metadata) of an MSINN weights file; ValueError for anything else."""
     try:
         meta = read_metadata(path)
         state = load_file(str(path))
@@ -77,7 +67,22 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         raise ValueError(f"cannot read weights {path}: {e}") from e
     if meta.get("format") != "msinn" or "config" not in meta:
         raise ValueError(f"{path} is not an MSINN weights file (no msinn config in its metadata)")
-    cfg = MSINNConfig.from_dict(json.loads(meta["config"]))
+    return state, MSINNConfig.from_dict(json.loads(meta["config"])), meta
+
+
+def weights_file_id(path: str | Path) -> bytes:
+    """The id of the weights in a file, as written into the files they encode."""
+    state, cfg, _ = read_weights(path)
+    return weights_id(state, cfg)
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[MSINN, bytes, dict]:
+    """Build the model from the file's own config and load it (float32).
+
+    Returns (model in eval mode, weights id, metadata). Raises ValueError for files that are
+    not MSINN weights.
+    """
+    state, cfg, meta = read_weights(path)
     model = MSINN(cfg)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

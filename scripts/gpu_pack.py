@@ -61,7 +61,7 @@ def pack_training(out: Path, budget: int, seed: int) -> None:
             dst = copy_lossless(f, dst_dir, SCALE.get(name, 1.0))
             if used + dst.stat().st_size > budget // len(SOURCES):
                 dst.unlink()
-                break
+                continue  # a smaller file may still fit
             used, kept = used + dst.stat().st_size, kept + 1
         print(f"{name}: {kept} of {len(files)} files, {used / 2**20:.1f} MiB")
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A lent GPU machine, end to end, within MINUTES of wall time: the CUDA tests and a GPU<->CPU
-# cross-decode (bounded to ~2 min), then training of the quality model until the deadline,
+# cross-decode (each under a timeout: 2 min in all at most), then training of the quality model until the deadline,
 # checkpointing every 2 minutes, and a CID22-validation figure for the weights it leaves.
 #
 # Here first:  python scripts/gpu_pack.py          (training subset, validation crops, wheels -> .gpu/)
@@ -19,26 +19,31 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 
 export PYTHONPATH=$PWD
-if ! python3 -c "import compressai, constriction, pytorch_msssim" 2>/dev/null; then  # the GPU image lacks these
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/wheels/*.whl \
-    && export PYTHONPATH=/tmp/site:$PWD || { echo "wheel install failed"; exit 1; }
+imports="import compressai, constriction, pytorch_msssim, msinn"
+if ! python3 -c "$imports" 2>/dev/null; then  # the GPU image lacks the first three
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/wheels/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+  python3 -c "$imports" || { echo "the carried wheels do not import (run scripts/gpu_pack.py here and carry .gpu)"; exit 1; }
 fi
 have_cuda=$(python3 -c 'import torch; print(int(torch.cuda.is_available()))')
 nproc=$(nproc)
 
+# What trains: RESUME, else the shipped quality model, else lite grown to mid. The checks use the
+# same weights (lite's when growing: the grown model codes exactly as lite until it trains).
 resume=${2:-weights/msinn-mid.safetensors}
-if [ -f "$resume" ]; then model_args=(--model "$resume"); train_from=(--resume "$resume")
-else model_args=(); train_from=(--resume weights/msinn-lite.safetensors --grow-to mid); fi
+if [ -n "${2:-}" ] && [ ! -f "$2" ]; then echo "no weights at $2 (carry them?)"; exit 1; fi
+if [ -f "$resume" ]; then weights=$resume; train_from=(--resume "$resume" --grow-to mid)
+else weights=weights/msinn-lite.safetensors; train_from=(--resume "$weights" --grow-to mid); fi
 
 # 1. Checks (each bounded): CUDA tests, then files crossing GPU <-> CPU with the quality model.
 if [ "$have_cuda" = 1 ]; then
   nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 1 > "$out/gpu_busy.csv" &
   busy_pid=$!
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_portable_decode.py tests/test_train.py -k "gpu or train_checkpoints" > "$out/checks.log" 2>&1
+  timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_portable_decode.py tests/test_train.py -k "gpu or train_checkpoints" > "$out/checks.log" 2>&1
   echo "pytest exit $?" >> "$out/checks.log"
   images=(assets/examples/kodim04.png assets/examples/kodim23.png)
-  { timeout 45 python3 -m benchmarks.cross_decode "${images[@]}" "${model_args[@]}" --encoder cuda --decoders cpu:$nproc cpu-default:4
-    timeout 45 python3 -m benchmarks.cross_decode "${images[@]}" "${model_args[@]}" --encoder cpu:$nproc --decoders cuda
+  { timeout 30 python3 -m benchmarks.cross_decode "${images[@]}" --model "$weights" --encoder cuda --decoders cpu:$nproc cpu-default:4
+    timeout 30 python3 -m benchmarks.cross_decode "${images[@]}" --model "$weights" --encoder cpu:$nproc --decoders cuda
   } > "$out/cross_decode.log" 2>&1
 else
   echo "no CUDA device: checks skipped, training on the CPU" | tee "$out/checks.log"
@@ -46,10 +51,10 @@ fi
 
 # 2. Train until the deadline, leaving 75 s for the last checkpoint, validation and copying.
 train_minutes=$(python3 -c "print(max(0.5, ($end - $(date +%s) - 75) / 60))")
-compile=(); [ "${COMPILE:-0}" = 1 ] && compile=(--compile)
-python3 -m msinn train --config mid "${train_from[@]}" --out "$work" --train-dirs .gpu/train/* \
+compile=""; [ "${COMPILE:-0}" = 1 ] && compile=--compile
+python3 -m msinn train "${train_from[@]}" --out "$work" --train-dirs .gpu/train/* \
   --valid-dir .gpu/valid --valid-crop 256 --valid-every 100000 --crop "${CROP:-256}" --batch "${BATCH:-64}" \
-  --lr "${LR:-5e-5}" --minutes "$train_minutes" --checkpoint-minutes 2 --log-every 50 "${compile[@]}" > "$out/train.log" 2>&1
+  --lr "${LR:-5e-5}" --minutes "$train_minutes" --checkpoint-minutes 2 --log-every 50 $compile > "$out/train.log" 2>&1
 echo "train exit $?" >> "$out/train.log"
 [ -n "${busy_pid:-}" ] && kill "$busy_pid" 2>/dev/null
 

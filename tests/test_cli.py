@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
+from conftest import make_weights
 from PIL import Image
 
+import msinn
 from msinn.__main__ import main
 
 
@@ -74,3 +77,23 @@ def test_effort_through_the_cli_keeps_the_decoder(tiny_weights, tmp_path, small_
     out = tmp_path / "r.json"
     assert main(["evaluate", str(tmp_path), "--out", str(out), "--rates", "1", "--effort", "1", "--model", str(tiny_weights)]) == 0
     assert "effort 1" in json.loads(out.read_text())["description"]
+
+
+def test_decompress_picks_the_shipped_model_that_wrote_the_file(tiny_weights, tmp_path, small_image, monkeypatch, capsys):
+    """Two models in weights/: a file names its own, 'decompress' uses it without --model, and
+    decoding with the other one is refused in one sentence that names the right one."""
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    make_weights("tiny", shipped / "msinn-a.safetensors", small_image, seed=1)
+    shutil.copy(tiny_weights, shipped / "msinn-b.safetensors")
+    monkeypatch.setattr(msinn.codec, "WEIGHTS_DIR", shipped)
+    src, msn = tmp_path / "in.png", tmp_path / "b.msn"
+    small_image.save(src)
+    assert main(["compress", str(src), str(msn), "--rate", "1", "--model", "b"]) == 0  # short name
+    assert msinn.model_for(msn.read_bytes()) == "msinn-b"
+    assert main(["decompress", str(msn), str(tmp_path / "out.png")]) == 0
+    assert Image.open(tmp_path / "out.png").size == small_image.size
+    capsys.readouterr()
+    assert main(["decompress", str(msn), str(tmp_path / "x.png"), "--model", "msinn-a"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "made by model 'msinn-b', not by the loaded 'msinn-a'" in err

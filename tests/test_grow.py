@@ -33,11 +33,25 @@ def lite_and_grown():
     return Codec(lite, lite_id, "lite"), _codec(grown, "grown")
 
 
-def test_grown_mid_has_mids_shapes_and_more_parameters(lite_and_grown):
-    lite, grown = lite_and_grown
-    assert grown.model.cfg == get_config("mid")
-    n = sum(p.numel() for p in grown.model.parameters())
-    assert n > 2 * sum(p.numel() for p in lite.model.parameters())
+def test_every_old_tensor_is_embedded_and_only_new_units_are_new(lite_and_grown):
+    """Each tensor of lite sits in the corner of mid's; new columns (into old units and outputs) and
+    new biases are zero; tensors that kept their shape are equal."""
+    old = lite_and_grown[0].float_model.state_dict()
+    new = lite_and_grown[1].float_model.state_dict()
+    assert set(old) == set(new)
+    widened = 0
+    for key, a in old.items():
+        b = new[key]
+        if a.shape == b.shape:
+            assert torch.equal(a, b), key
+            continue
+        widened += 1
+        assert torch.equal(b[tuple(slice(0, n) for n in a.shape)], a), key
+        if a.dim() == 1:
+            assert not b[a.shape[0] :].any(), key
+        else:
+            assert not b[: a.shape[0], a.shape[1] :].any(), key
+    assert widened > 100  # couplings, context CNNs and LRP of all five latents
 
 
 @pytest.mark.parametrize("rate", [0.5, 5.5, 10.0])

@@ -14,7 +14,7 @@ from conftest import ASSETS
 from msinn.__main__ import main
 from msinn.config import get_config
 from msinn.model import MSINN
-from msinn.train import add_post_filter, learning_rate
+from msinn.train import add_post_filter, append_csv, learning_rate
 from msinn.weights import load_weights, save_weights
 
 TINY = ["--config", "tiny", "--crop", "64", "--batch", "2", "--train-dirs", str(ASSETS), "--log-every", "1"]
@@ -100,3 +100,11 @@ def test_an_added_post_filter_starts_as_the_identity():
         assert torch.equal(model(x, rate)["x_hat"], before)
     with pytest.raises(ValueError, match="even width"):
         add_post_filter(model, 3)
+
+
+def test_a_log_keeps_its_columns_when_a_newer_trainer_appends(tmp_path):
+    log = tmp_path / "log.csv"
+    append_csv(log, {"step": 1, "loss": 2.0})
+    append_csv(log, {"step": 2, "crops_s": 9.0, "loss": 1.5})
+    rows = list(csv.DictReader(log.read_text().splitlines()))
+    assert rows == [{"step": "1", "loss": "2.0"}, {"step": "2", "loss": "1.5"}]
