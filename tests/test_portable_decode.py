@@ -1,6 +1,6 @@
 """A file written on one machine decodes to the same image on another — or is refused.
 
-The way a user's file really travels: a 512×768 photo, the shipped weights, several rates,
+The way a user's file really travels: a 512×768 photo, each shipped model, several rates,
 encoded in one process and decoded in fresh ones with other thread counts and with the
 kernels of a CPU without AVX2. (A 160×104 image passed while 384×320 decoded to garbage with
 one thread: small images hide table-row flips.)
@@ -26,12 +26,14 @@ RATES = (0.0, 5.5, 11.0)
 # The kernels a CPU without AVX2 gets, in PyTorch, oneDNN and MKL.
 OLD_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
 
+MODELS = msinn.shipped_models()  # every shipped model's files travel
+
 ENCODE = """
 import sys, torch, msinn
 torch.set_num_threads(int(sys.argv[1]))
-codec = msinn.load(device="cpu")
+codec = msinn.load(sys.argv[4], device="cpu")
 prep = codec.prepare(sys.argv[2])
-for i, rate in enumerate(map(float, sys.argv[4:])):
+for i, rate in enumerate(map(float, sys.argv[5:])):
     enc = codec.encode(prep, rate)
     open(f"{sys.argv[3]}/{i}.msn", "wb").write(enc.data)
     enc.image.save(f"{sys.argv[3]}/{i}.enc.png")
@@ -40,9 +42,9 @@ for i, rate in enumerate(map(float, sys.argv[4:])):
 DECODE = """
 import sys, torch, msinn
 torch.set_num_threads(int(sys.argv[1]))
-codec = msinn.load(device="cpu")
 for i in range(int(sys.argv[3])):
     data = open(f"{sys.argv[2]}/{i}.msn", "rb").read()
+    codec = msinn.load(msinn.model_for(data), device="cpu")  # the file names its model
     codec.decompress(data).save(f"{sys.argv[2]}/{i}.{sys.argv[4]}.png")
 """
 
@@ -51,10 +53,10 @@ def _run(script: str, *args: str, env: dict | None = None) -> None:
     subprocess.run([sys.executable, "-c", script, *args], check=True, timeout=600, env={**os.environ, **(env or {})}, cwd=REPO)
 
 
-@pytest.fixture(scope="module")
-def encoded_photo(tmp_path_factory):
+@pytest.fixture(scope="module", params=MODELS)
+def encoded_photo(tmp_path_factory, request):
     folder = tmp_path_factory.mktemp("portable")
-    _run(ENCODE, "2", str(PHOTO), str(folder), *map(str, RATES))
+    _run(ENCODE, "2", str(PHOTO), str(folder), request.param, *map(str, RATES))
     return folder
 
 
@@ -110,8 +112,9 @@ def test_a_decoder_whose_entropy_model_differs_refuses_instead_of_decoding_garba
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("rate", RATES)
-def test_gpu_and_cpu_decode_each_others_files(rate):
-    cpu, gpu = msinn.load(device="cpu"), msinn.load(device="cuda")
+@pytest.mark.parametrize("model", MODELS)
+def test_gpu_and_cpu_decode_each_others_files(rate, model):
+    cpu, gpu = msinn.load(model, device="cpu"), msinn.load(model, device="cuda")
     for encoder, decoder in [(cpu, gpu), (gpu, cpu)]:
         enc = encoder.encode(PHOTO, rate)
         assert np.array_equal(np.asarray(decoder.decompress(enc.data)), np.asarray(enc.image))
