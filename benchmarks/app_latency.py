@@ -166,11 +166,11 @@ class Visitor:
 
 
 def wait_until_idle(timeout: float = 600) -> None:
-    """Until the app's model scheduler has no queued or running work (grids included)."""
-    from msinn.session import MODEL_LANE
+    """Until the app's model lane has no queued or running work (grids included)."""
+    import app
 
     deadline = time.monotonic() + timeout
-    while not MODEL_LANE.idle():
+    while not app.serving.model.idle():
         if time.monotonic() > deadline:
             raise TimeoutError("the model scheduler did not become idle")
         time.sleep(0.1)
@@ -204,12 +204,13 @@ def main() -> None:
 
     import tempfile
 
+    import torch
     from playwright.sync_api import sync_playwright
 
     import app
 
     _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    print(f"app on {url}: weights {app.codec.name}, device {app.HARDWARE}, torch threads {app.torch.get_num_threads()}, "
+    print(f"app on {url}: weights {app.codec.name}, device {app.host.hardware}, torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} CPUs; RSS after start {_rss_mb():.0f} MB\n")  # fmt: skip
     rng = np.random.default_rng(1)
     rates = lambda: [float(r) for r in rng.uniform(1.2, 9.8, args.repeats)]  # noqa: E731

@@ -22,6 +22,7 @@ import msinn
 from msinn.codec import Codec
 from msinn.config import get_config
 from msinn.image import load_image, pad, to_tensor
+from msinn.metrics import bits_per_pixel
 from msinn.model import MSINN
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
@@ -41,8 +42,7 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 def time_msinn(codec: Codec, image, rate: float, repeat: int) -> tuple[float, float, float]:
     enc_s, data = timed(lambda: codec.compress(image, rate), repeat)
     dec_s, _ = timed(lambda: codec.decompress(data), repeat)
-    w, h = image.size
-    return enc_s, dec_s, 8 * len(data) / (w * h)
+    return enc_s, dec_s, bits_per_pixel(len(data), image.size)
 
 
 @torch.no_grad()

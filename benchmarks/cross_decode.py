@@ -58,9 +58,9 @@ def worker(role: str, device: str, threads: int, args: list[str]) -> None:
     import msinn
 
     torch.set_num_threads(threads)
-    codec = msinn.load(args[0] or None, device=device)
     folder = Path(args[1])
     if role == "encode":
+        codec = msinn.load(args[0] or None, device=device)
         rates = [float(r) for r in args[2].split(",")]
         for image in args[3:]:
             prep = codec.prepare(image)
@@ -71,10 +71,11 @@ def worker(role: str, device: str, threads: int, args: list[str]) -> None:
                 enc.image.save(folder / f"{name}.png")  # lossless: the encoder's exact pixels
                 print(json.dumps({"file": name, "bpp": enc.bpp}), flush=True)
         return
+    decoder = msinn.load_decoder(args[0] or None, device=device)
     for msn in sorted(folder.glob("*.msn")):
         reference = np.asarray(Image.open(msn.with_suffix(".png")).convert("RGB"))
         try:
-            out = np.asarray(codec.decompress(msn.read_bytes()))
+            out = np.asarray(decoder.decompress(msn.read_bytes()))
         except msinn.BitstreamError as e:
             print(json.dumps({"file": msn.stem, "refused": str(e)}), flush=True)
             continue

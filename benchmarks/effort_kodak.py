@@ -13,23 +13,24 @@ BD-rate of the averaged curves. ``--out`` writes the refined curve in CompressAI
 from __future__ import annotations
 
 import argparse
-import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 import msinn
-from msinn.evaluate import measure
-from msinn.metrics import bd_rate, write_results_json
+from msinn.measurement import RESULT_KEYS, measure
+from msinn.metrics import bd_rate, results_doc, write_json
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 
 
-def code(codec: msinn.Codec, prep: msinn.Prepared, rate: float, effort: int) -> dict[str, float]:
+def code(codec: msinn.Codec, prep: msinn.Prepared, rate: float, effort: int) -> tuple[float, ...]:
     """The library's measure() of the file at ``rate`` and ``effort`` (decoded and checked
-    against the encoder's image), the analysis time counted in the encode time."""
-    m = measure(codec, prep.image, rate, encoded=codec.encode(prep, rate, effort=effort))
-    return m | {"encode_s": m["encode_s"] + prep.analysis_s}
+    against the encoder's image) as (bpp, psnr, ms_ssim, encode_s, decode_s), the analysis
+    time counted in the encode time."""
+    m = measure(codec, prep.image, rate, encoded=codec.encode(prep, rate, effort=effort), effort=effort)
+    return replace(m, encode_s=m.encode_s + prep.analysis_s).row()
 
 
 def main() -> None:
@@ -46,7 +47,7 @@ def main() -> None:
     for path in args.images:
         prep = codec.prepare(path)
         for effort in rows:
-            rows[effort].append([list(code(codec, prep, r, effort).values()) for r in args.rates])
+            rows[effort].append([code(codec, prep, r, effort) for r in args.rates])
         base, ref = np.array(rows[0][-1]), np.array(rows[args.effort][-1])
         gain = bd_rate(base[:, 0], base[:, 1], ref[:, 0], ref[:, 1])
         per_image[path.name] = {"bpp": ref[:, 0].tolist(), "psnr-rgb": ref[:, 1].tolist(), "bd_rate_vs_effort0": gain,
@@ -65,14 +66,11 @@ def write(args: argparse.Namespace, codec: msinn.Codec, rows: dict, per_image: d
     """The refined curve (average over the images so far) in CompressAI's schema, with the
     effort-0 curve as ``baseline`` and the per-image figures."""
     base, ref = np.array(rows[0]).mean(axis=0), np.array(rows[args.effort]).mean(axis=0)
-    keys = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
     name = f"MSINN {codec.name}, effort {args.effort} (ours)"
     description = f"weights id {codec.model_id.hex()}, {len(per_image)} Kodak images, real bitstreams"
-    write_results_json(args.out, name, description, {**{k: ref[:, i].tolist() for i, k in enumerate(keys)}, "rate": args.rates})
-    doc = json.loads(Path(args.out).read_text())
-    doc["per_image"] = per_image
-    doc["baseline"] = {k: base[:, i].tolist() for i, k in enumerate(keys)}
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    results = {**{k: ref[:, i].tolist() for i, k in enumerate(RESULT_KEYS)}, "rate": args.rates}
+    baseline = {k: base[:, i].tolist() for i, k in enumerate(RESULT_KEYS)}
+    write_json(args.out, results_doc(name, description, results, per_image=per_image, baseline=baseline))
 
 if __name__ == "__main__":
     main()

@@ -50,10 +50,6 @@ class Header:
     rate: float
     checksums: tuple[int, ...] = ()  # CRC32 of each stream's symbols, y5 … y1
 
-    def bpp(self, total_bytes: int) -> float:
-        """Bits per pixel of a file of ``total_bytes`` for this (unpadded) image."""
-        return 8 * total_bytes / (self.height * self.width)
-
 
 def pack(header: Header, streams: list[bytes]) -> bytes:
     """Header and streams → file bytes (with the trailing CRC32)."""

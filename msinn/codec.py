@@ -4,10 +4,12 @@
     data = codec.compress(image, rate=3.5)    # any PIL image → bytes
     image = codec.decompress(data)            # → RGB PIL image of the original size
     info = codec.analyse(image, rate=3.5)     # + latents, coded symbols, bits per element
+    decoder = msinn.load_decoder()            # decoding only: no encoder's float32 copy
 
 ``rate`` is the continuous rate index in ``codec.rate_range`` = [0, anchors − 1]; bpp grows
 with it. Images go through :func:`msinn.image.to_rgb`, are padded to a multiple of 32 and
-cropped back after decoding. bpp is always 8·len(file)/(H·W) of the unpadded image.
+cropped back after decoding. bpp is always that of the file over the unpadded image
+(:func:`msinn.measurement.bits_per_pixel`).
 
 Precision: the analysis transform and the ``effort`` search (encoder only) run in float32;
 everything the decoder recomputes (gains, entropy models, LRP, the inverse INN) runs in
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,14 +40,15 @@ from . import bitstream
 from .bitstream import BitstreamError, Header
 from .config import LATENT_NAMES
 from .image import MAX_PIXELS, check_size, crop, load_image, pad, to_image, to_tensor
+from .metrics import bits_per_pixel
 from .model import MSINN
 from .refine import effort_settings, refine
 from .weights import load_weights, weights_file_id
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "msinn-lite"
-# Decoding work grows with the pixels a header claims (lite on 2 CPU cores: 0.9–1.7 s and
-# ~0.4 GB per megapixel); callers serving untrusted files lower this per call, like Pillow's limit.
+# Decoding work grows with the pixels a header claims (time and memory per megapixel: docs/FORMAT.md);
+# callers serving untrusted files lower this per call, like Pillow's limit.
 DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 
@@ -76,16 +80,14 @@ class Encoded:
 
     @property
     def bpp(self) -> float:
-        w, h = self.image.size
-        return 8 * len(self.data) / (w * h)
+        return bits_per_pixel(len(self.data), self.image.size)
 
 
-class Codec:
-    """A loaded model ready for real coding. ``model`` is taken over and converted to
-    float64 for coding; a float32 copy does the encoder's analysis and effort search."""
+class Decoder:
+    """A loaded model that reads ``.msn`` files. ``model`` is taken over and converted to
+    float64, the precision of everything the decoder computes."""
 
     def __init__(self, model: MSINN, model_id: bytes, name: str, meta: dict | None = None):
-        self.float_model = copy.deepcopy(model).float().eval()
         self.model = model.double().eval()
         self.model_id = model_id
         self.name = name
@@ -93,22 +95,66 @@ class Codec:
         self.device = next(model.parameters()).device
 
     def __repr__(self) -> str:
-        return f"Codec({self.name!r}, config={self.model.cfg.name!r}, id={self.model_id.hex()})"
+        return f"{type(self).__name__}({self.name!r}, config={self.model.cfg.name!r}, id={self.model_id.hex()})"
 
     @property
     def rate_range(self) -> tuple[float, float]:
         return 0.0, float(self.model.anchors - 1)
 
-    def check_rate(self, rate: float) -> float:
-        """Validate and round to float32, the precision stored in the header."""
+    def check_rate(self, rate: float | str) -> float:
+        """The library's rate parser: ``rate`` (a number, or text of one) validated and rounded
+        to float32, the precision stored in the header. Its ValueError is one plain sentence
+        a user interface can show as it is."""
         lo, hi = self.rate_range
         try:
             value = float(rate)
         except (TypeError, ValueError):
             value = float("nan")
         if not lo <= value <= hi:
-            raise ValueError(f"rate must be a number in [{lo:g}, {hi:g}], got {rate!r}")
+            raise ValueError(f"The rate must be a number from {lo:g} to {hi:g}; got {rate!r}.")
         return float(np.float32(value))
+
+    def read_header(self, data: bytes) -> Header:
+        """Parse and validate a file for this codec (weights id, rate range)."""
+        header, _ = self._unpack(data)
+        return header
+
+    def _unpack(self, data: bytes) -> tuple[Header, list[bytes]]:
+        header, streams = bitstream.unpack(data)
+        if header.model_id != self.model_id:
+            writer = _shipped_ids().get(header.model_id)
+            made_by = f"model {writer!r}" if writer else f"weights {header.model_id.hex()}, which are not in {WEIGHTS_DIR.name}/"
+            raise BitstreamError(
+                f"this file was made by {made_by}, not by the loaded {self.name!r}: "
+                f"decode it with {f'{writer!r}' if writer else 'the weights that made it'}"
+            )
+        lo, hi = self.rate_range
+        if not lo <= header.rate <= hi:
+            raise BitstreamError(f"rate index {header.rate} outside this model's range [{lo:g}, {hi:g}]")
+        return header, streams
+
+    @torch.no_grad()
+    def decompress(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+        """Bytes of the .msn format → RGB PIL image of the original size.
+
+        Raises :class:`BitstreamError` for any file that is invalid, made with other weights,
+        larger than ``max_pixels``, or whose symbols do not decode exactly here."""
+        header, streams = self._unpack(data)
+        if header.height * header.width > max_pixels:
+            raise BitstreamError(f"image of {header.width}x{header.height} exceeds the {max_pixels:,} pixel limit of this decoder")
+        f = MSINN.downsampling_factor
+        shape = (-(-header.height // f) * f // 16, -(-header.width // f) * f // 16)
+        x_hat = self.model.decompress(streams, list(header.checksums), shape, header.rate)["x_hat"]
+        return to_image(crop(x_hat, header.height, header.width))
+
+
+class Codec(Decoder):
+    """A :class:`Decoder` that also encodes: a float32 copy of the model does the encoder's
+    analysis and effort search (everything the decoder recomputes stays float64)."""
+
+    def __init__(self, model: MSINN, model_id: bytes, name: str, meta: dict | None = None):
+        self.float_model = copy.deepcopy(model).float().eval()  # before the decoder makes ``model`` float64
+        super().__init__(model, model_id, name, meta)
 
     @torch.no_grad()
     def prepare(self, image: Image.Image | str | Path) -> Prepared:
@@ -167,39 +213,6 @@ class Codec:
     def analyse(self, image: Image.Image | str | Path | Prepared, rate: float, effort: int = 0) -> Encoded:
         """Encode with per-element bits and coded symbols of every latent, for display."""
         return self.encode(image, rate, details=True, effort=effort)
-
-    def read_header(self, data: bytes) -> Header:
-        """Parse and validate a file for this codec (weights id, rate range)."""
-        header, _ = self._unpack(data)
-        return header
-
-    def _unpack(self, data: bytes) -> tuple[Header, list[bytes]]:
-        header, streams = bitstream.unpack(data)
-        if header.model_id != self.model_id:
-            writer = _shipped_ids().get(header.model_id)
-            made_by = f"model {writer!r}" if writer else f"weights {header.model_id.hex()}, which are not in {WEIGHTS_DIR.name}/"
-            raise BitstreamError(
-                f"this file was made by {made_by}, not by the loaded {self.name!r}: "
-                f"decode it with {f'{writer!r}' if writer else 'the weights that made it'}"
-            )
-        lo, hi = self.rate_range
-        if not lo <= header.rate <= hi:
-            raise BitstreamError(f"rate index {header.rate} outside this model's range [{lo:g}, {hi:g}]")
-        return header, streams
-
-    @torch.no_grad()
-    def decompress(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-        """Bytes of the .msn format → RGB PIL image of the original size.
-
-        Raises :class:`BitstreamError` for any file that is invalid, made with other weights,
-        larger than ``max_pixels``, or whose symbols do not decode exactly here."""
-        header, streams = self._unpack(data)
-        if header.height * header.width > max_pixels:
-            raise BitstreamError(f"image of {header.width}x{header.height} exceeds the {max_pixels:,} pixel limit of this decoder")
-        f = MSINN.downsampling_factor
-        shape = (-(-header.height // f) * f // 16, -(-header.width // f) * f // 16)
-        x_hat = self.model.decompress(streams, list(header.checksums), shape, header.rate)["x_hat"]
-        return to_image(crop(x_hat, header.height, header.width))
 
     def rate_for_bpp(
         self,
@@ -294,12 +307,24 @@ def model_for(data: bytes) -> str | None:
     return _shipped_ids().get(header.model_id)
 
 
+D = TypeVar("D", bound=Decoder)
+
+
 def load(name_or_path: str | Path | None = None, device: str | torch.device | None = None) -> Codec:
     """Load a codec: the shipped default model, a name in weights/, or a .safetensors path.
 
     The device defaults to CUDA when present. Files decode to the same symbols on any device
     and CPU (docs/FORMAT.md states what is exact and where it was tested).
     """
+    return _load(Codec, name_or_path, device)
+
+
+def load_decoder(name_or_path: str | Path | None = None, device: str | torch.device | None = None) -> Decoder:
+    """Load a model for decoding only (as :func:`load`, without the encoder's float32 copy)."""
+    return _load(Decoder, name_or_path, device)
+
+
+def _load(kind: type[D], name_or_path: str | Path | None, device: str | torch.device | None) -> D:
     path = resolve_weights(name_or_path)
     model, model_id, meta = load_weights(path, device or default_device())
-    return Codec(model, model_id, path.stem, meta)
+    return kind(model, model_id, path.stem, meta)

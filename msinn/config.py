@@ -116,8 +116,7 @@ CONFIGS: dict[str, MSINNConfig] = {
 
 
 # The next model to train (on a GPU): lite with wider INN couplings, context and LRP, 2.5 M
-# parameters. lite looks capacity-limited (weights/README.md); with random weights this encodes
-# and decodes ~1.7× slower than lite on 2 CPU cores.
+# parameters, because lite looks capacity-limited; its speed against lite: weights/README.md.
 CONFIGS["mid"] = dataclasses.replace(
     CONFIGS["lite"],
     name="mid",

@@ -67,6 +67,12 @@ def _pair(a: ImageLike, b: ImageLike) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def bits_per_pixel(nbytes: int, size: tuple[int, int]) -> float:
+    """Bits per pixel of a file of ``nbytes`` bytes for an image of ``size`` (width, height)."""
+    width, height = size
+    return 8 * nbytes / (width * height)
+
+
 def psnr(a: ImageLike, b: ImageLike) -> float:
     """PSNR in dB between two 8-bit RGB images (peak 255, MSE over all channels).
 
@@ -236,13 +242,9 @@ def kodak_references() -> dict[str, dict]:
     return curves
 
 
-def write_results_json(
-    path: str | Path,
-    name: str,
-    description: str,
-    results: Mapping[str, Sequence[float]],
-) -> None:
-    """Write a curve in CompressAI's JSON schema.
+def results_doc(name: str, description: str, results: Mapping[str, Sequence[float]], **extra: object) -> dict:
+    """A curve as a document in CompressAI's JSON schema; ``extra`` keys (e.g. ``per_image``)
+    follow ``results``.
 
     ``results`` maps metric keys (``bpp``, ``psnr-rgb``, ``ms-ssim-rgb``,
     ``encoding_time``, ``decoding_time``) to lists with one value per rate point, each
@@ -253,9 +255,24 @@ def write_results_json(
     lengths = {k: len(v) for k, v in results.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"results lists differ in length: {lengths}")
-    doc = {
+    return {
         "name": name,
         "description": description,
         "results": {k: [float(v) for v in vs] for k, vs in results.items()},
+        **extra,
     }
+
+
+def write_json(path: str | Path, doc: Mapping) -> None:
+    """Write a results document (indented, one trailing newline)."""
     Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def write_results_json(
+    path: str | Path,
+    name: str,
+    description: str,
+    results: Mapping[str, Sequence[float]],
+) -> None:
+    """Write a curve in CompressAI's JSON schema (:func:`results_doc`)."""
+    write_json(path, results_doc(name, description, results))

@@ -69,7 +69,7 @@ class MSINN(nn.Module):
 
     # -- shared pieces -----------------------------------------------------------------
 
-    def _slice_gains(self, rate: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+    def slice_gains(self, rate: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
         """rate (B,) → per latent in coding order, (gain, inv_gain, scale_gain) each (B, C, 1, 1)."""
         tables = [t.split(LATENT_CHANNELS, dim=1) for t in self.gains(rate)]
         return [tuple(t[k][:, :, None, None] for t in tables) for k in range(len(LATENT_CHANNELS))]
@@ -93,7 +93,7 @@ class MSINN(nn.Module):
         """:meth:`forward` from given latents [y1 … y5]; ``quantise``: see LatentEntropyModel.forward;
         ``post_filter=False`` returns the synthesis before the post-filter."""
         support, likelihoods = None, {}
-        for k, (model, y, gains) in enumerate(zip(self.latent_models, ys[::-1], self._slice_gains(rate), strict=True)):
+        for k, (model, y, gains) in enumerate(zip(self.latent_models, ys[::-1], self.slice_gains(rate), strict=True)):
             y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, self.gaussian_conditional, quantise)
             support = self._next_support(k, y_hat, support)
         return {"x_hat": self._post(support) if post_filter else support, "likelihoods": likelihoods}
@@ -107,7 +107,7 @@ class MSINN(nn.Module):
         log_gain = self.gains.log_gain
         rate_t = torch.tensor([rate], dtype=log_gain.dtype, device=log_gain.device)
         support = None
-        for k, (model, gains, coder) in enumerate(zip(self.latent_models, self._slice_gains(rate_t), coders, strict=True)):
+        for k, (model, gains, coder) in enumerate(zip(self.latent_models, self.slice_gains(rate_t), coders, strict=True)):
             scale = 1 if k < 2 else 2 ** (k - 1)
             latent_shape = (1, LATENT_CHANNELS[k], h * scale, w * scale)
             y_hat = model.code(support, latent_shape, gains, coder)

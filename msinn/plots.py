@@ -50,6 +50,9 @@ CODEC_STYLES: dict[str, dict] = {
     "jpeg": {"color": "#7F7F7F", "marker": "x"},  # grey
     "invcompress": {"color": "#882255", "marker": "<"},  # wine
 }
+# MSINN at encoder effort 1 and 2: each its own marker and a darker shade of MSINN's colour,
+# so each curve reads apart from effort 0 (the app keeps MSINN's colour for this image's points).
+EFFORT_STYLES: dict[int, dict] = {1: {"color": "#8C3B00", "marker": "D"}, 2: {"color": "#4D2000", "marker": "P"}}
 _FAMILY_WORDS = (  # first match wins: the more specific names first
     ("msinn-vrlic", ("msinn-vrlic", "paper")),
     ("msinn", ("msinn",)),

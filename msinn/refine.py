@@ -28,11 +28,8 @@ from torch import Tensor
 
 from .model import MSINN
 
-# (Adam steps, learning rate in bins per step) per effort level. Effort 1 fits ≤ 30 s per
-# Kodak image and rate on 2 CPU cores. Tuned on four 384×256 crops of CID22 validation images
-# (not Kodak) at rates 1, 4, 7, 10, BD-rate against effort 0: 48 steps at 0.01 with τ 0.5 → 0.01
-# gave −3.8 %; ending the annealing warmer gave −5.0 % (→ 0.05), −5.4 % (→ 0.1) and −5.9 %
-# (0.4 → 0.15), and 80 steps of that −7.5 %; steps of 0.015 or 0.02 did worse, 0.007 no better.
+# (Adam steps, learning rate in bins per step) per effort level: effort 1 is sized to fit the
+# bar of 30 s per Kodak image and rate on a CPU; how they were tuned: README.md, "Encoder effort".
 EFFORTS = {0: (0, 0.0), 1: (80, 0.01), 2: (200, 0.01)}
 
 
@@ -93,7 +90,7 @@ def refine(model: MSINN, x: Tensor, ys: list[Tensor], rate: float, steps: int, s
     rate_t = torch.tensor([rate], dtype=x.dtype, device=x.device)
     lam = lambda_at(model, rate)
     with torch.no_grad():  # per-channel gains, coding order y5 … y1 → analysis order y1 … y5
-        gains = [g for g, _, _ in model._slice_gains(rate_t)][::-1]
+        gains = [g for g, _, _ in model.slice_gains(rate_t)][::-1]
     u = [torch.zeros_like(y, requires_grad=True) for y in ys]
     optimizer = torch.optim.Adam(u, lr=lr)
     generator = torch.Generator(device=x.device).manual_seed(0)  # same input → same file
@@ -110,7 +107,7 @@ def refine(model: MSINN, x: Tensor, ys: list[Tensor], rate: float, steps: int, s
         t = tau[0] * (tau[1] / tau[0]) ** (i / max(steps - 1, 1))
         loss = objective(model, latents(), x, rate_t, lam, size, soft_round(t, generator))
         # gradients for u only: backward() would also compute every weight's gradient, since
-        # the model's parameters require grad (a step on kodim01: 0.38 s with them, 0.29 s without)
+        # the model's parameters require grad (a step 1.3× dearer)
         for d, grad in zip(u, torch.autograd.grad(loss, u), strict=True):
             d.grad = grad
         optimizer.step()

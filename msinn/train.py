@@ -16,6 +16,8 @@ Several processes (DistributedDataParallel; gloo on CPU, nccl on GPUs)::
 The paper's wide-range model: train ``paper`` (8 anchors), then fine-tune at 12::
 
     python -m msinn train --resume runs/paper/checkpoint.pt --extend-anchors 12 --lr 1e-5 --out runs/paper12
+
+Every flag: ``python -m msinn train --help`` (parsed in :mod:`msinn.cli`).
 """
 
 from __future__ import annotations
@@ -345,35 +347,3 @@ def train(args: argparse.Namespace) -> Path:
     if distributed:
         dist.destroy_process_group()
     return ckpt_path
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="lite", help="model size of a new model: paper, mid, lite or tiny")
-    p.add_argument("--out", required=True, help="folder for checkpoint.pt, checkpoint.safetensors and log.csv")
-    p.add_argument("--train-dirs", nargs="+", type=Path, default=DEFAULT_TRAIN)
-    p.add_argument("--valid-dir", default=str(DEFAULT_VALID), help="held-out folder ('' to skip validation)")
-    p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--valid-crop", type=int, default=256)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=None, help="stop after this many more steps")
-    p.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--milestones", type=int, nargs="*", default=[], help="steps where lr is multiplied by --gamma")
-    p.add_argument("--gamma", type=float, default=0.1)
-    p.add_argument("--clip", type=float, default=1.0, help="gradient clipping max-norm")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--valid-every", type=int, default=2000, help="validate every N steps (multiple of --log-every), and once at the end")
-    p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt (full state) or .safetensors (weights only)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--fp32", action="store_true", help="disable bf16/AMP autocast")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU for long runs)")
-    p.add_argument("--extend-anchors", type=int, default=None, help="grow the gain tables to N anchors (copies of the last row)")
-    p.add_argument("--lambda-scale", type=float, default=None, help="override the config's λ ladder scale")
-    p.add_argument("--add-post-filter", type=int, default=None, metavar="WIDTH",
-                   help="add a post-filter of this width to resumed weights that have none (starts as the identity)")
-    p.add_argument("--grow-to", default=None, metavar="CONFIG",
-                   help="widen the resumed weights into this wider config (e.g. mid), coding exactly as before at the start")
-    p.add_argument("--train-only", default=None, metavar="PREFIX",
-                   help="train only parameters whose names start with PREFIX, e.g. post_filter.")
-    p.add_argument("--seed", type=int, default=0)

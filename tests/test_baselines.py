@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from msinn import baselines
+from msinn import ffmpeg_codecs
 from msinn.baselines import CODECS, BaselineError, at_bpp, evaluate_baseline, get_codec
+from msinn.measurement import Measured
+from msinn.metrics import bits_per_pixel
 
 ASSET = Path(__file__).parent / "assets" / "kodim23_128x96.png"
 
@@ -74,6 +76,33 @@ def test_at_bpp_flags_unreachable_targets_and_returns_nearest_end(image):
     assert not too_low.reached and too_low.quality == 1
 
 
+@pytest.mark.parametrize("target", [1.0, 50.0, 0.001])
+def test_at_bpp_bisects_over_the_compress_it_is_given(target, image):
+    """Each try goes through ``compress`` and the chosen file through ``measure`` (the app's
+    scheduled wrappers): the same choice and reached flag as the defaults."""
+    codec, tried, measured = get_codec("jpeg"), [], []
+
+    def compress(x, quality):
+        tried.append(quality)
+        return codec.compress(x, quality)
+
+    def measure(x, quality, data):
+        measured.append(quality)
+        return codec.measure_file(x, quality, data)
+
+    r = at_bpp(codec, image, target, compress=compress, measure=measure)
+    plain = at_bpp(codec, image, target)
+    assert len(tried) == len(set(tried)) >= 6 and measured == [r.quality]  # 95 settings: about log2(95) tries
+    assert (r.quality, r.reached, r.data, r.bpp) == (plain.quality, plain.reached, plain.data, plain.bpp)
+    assert r.reached == (target == 1.0) and r.encode_s > 0 and r.decode_s > 0
+
+
+def test_a_classic_result_is_the_library_measured_type(image):
+    r = get_codec("webp").measure(image, 80)
+    assert isinstance(r, Measured) and r.quality == r.setting == 80 and r.encoded is None
+    assert r.bpp == bits_per_pixel(len(r.data), image.size)
+
+
 def test_unknown_codec_key_names_valid_keys():
     with pytest.raises(
         ValueError, match="valid keys: vvc, hevc, av1, jxl, webp, jpeg2000, jpeg"
@@ -92,7 +121,7 @@ def test_unknown_vvc_preset_raises_value_error():
 
 
 def test_missing_ffmpeg_raises_baseline_error_naming_codec(image, monkeypatch):
-    monkeypatch.setattr(baselines, "ffmpeg_exe", lambda: "/nonexistent/ffmpeg")
+    monkeypatch.setattr(ffmpeg_codecs, "ffmpeg_exe", lambda: "/nonexistent/ffmpeg")
     with pytest.raises(BaselineError, match="^hevc: could not run ffmpeg"):
         get_codec("hevc").encode(image, 30)
 

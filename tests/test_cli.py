@@ -11,7 +11,7 @@ from conftest import make_weights
 from PIL import Image
 
 import msinn
-from msinn.__main__ import main
+from msinn.cli import main
 
 
 def test_compress_info_decompress_round_trip(tiny_weights, tmp_path, small_image, capsys):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import msinn
@@ -81,8 +83,15 @@ def test_compress_of_rotated_file_decodes_upright(tiny_codec, small_image):
 
 @pytest.mark.parametrize("rate", [-0.1, 3.01, float("nan"), "high", None])
 def test_rate_outside_range_names_the_valid_range(tiny_codec, small_image, rate):
-    with pytest.raises(ValueError, match=r"rate must be a number in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"^The rate must be a number from 0 to 3; got .+\.$"):
         tiny_codec.compress(small_image, rate)
+
+
+def test_check_rate_is_the_rate_parser_with_one_plain_sentence(tiny_codec):
+    assert tiny_codec.check_rate("2.5") == 2.5 and tiny_codec.check_rate(1.1) == float(np.float32(1.1))
+    with pytest.raises(ValueError) as error:
+        tiny_codec.check_rate("abc")
+    assert str(error.value) == "The rate must be a number from 0 to 3; got 'abc'."
 
 
 def test_oversized_image_is_refused_before_coding(tiny_codec):
@@ -110,6 +119,46 @@ def test_rate_for_bpp_finds_closest_rate(tiny_codec, small_image):
     lo, hi = tiny_codec.encode(prep, 0.0).bpp, tiny_codec.encode(prep, 3.0).bpp
     target = (lo + hi) / 2
     assert abs(tiny_codec.rate_for_bpp(prep, target).bpp - target) < 0.1 * target
+
+
+def test_decode_only_loading_decodes_identically_without_a_float32_model(tiny_codec, tiny_weights, small_image):
+    decoder = msinn.load_decoder(tiny_weights, device="cpu")
+    assert type(decoder) is msinn.Decoder and not hasattr(decoder, "float_model")
+    assert all(p.dtype == torch.float64 for p in decoder.model.parameters())
+    assert repr(decoder).startswith("Decoder(") and decoder.model_id == tiny_codec.model_id
+    for rate in (0.0, 1.7, 3.0):
+        enc = tiny_codec.encode(small_image, rate)
+        assert decoder.read_header(enc.data) == tiny_codec.read_header(enc.data)
+        assert decoder.decompress(enc.data).tobytes() == tiny_codec.decompress(enc.data).tobytes() == enc.image.tobytes()
+
+
+def test_measure_codes_decodes_and_measures_real_bytes(tiny_codec, small_image):
+    m = msinn.measure(tiny_codec, small_image, 2.0)
+    assert m.codec == tiny_codec.name and m.rate == 2.0 and m.data == tiny_codec.compress(small_image, 2.0)
+    assert m.bpp == msinn.bits_per_pixel(len(m.data), small_image.size) == 8 * len(m.data) / (160 * 104)
+    assert m.image.tobytes() == tiny_codec.decompress(m.data).tobytes()
+    assert m.encode_s > 0 and m.decode_s > 0 and m.psnr > 0 and 0 < m.ms_ssim <= 1
+
+
+def test_measure_an_encoded_without_decoding_then_decode_and_check_later(tiny_codec, small_image):
+    enc = tiny_codec.encode(small_image, 1.5)
+    quick = msinn.measure(tiny_codec, small_image, enc.rate, encoded=enc, decode=False)
+    assert quick.decode_s is None and quick.encoded is enc and quick.image is enc.image and quick.encode_s == enc.encode_s
+    checked = msinn.decode_checked(quick, tiny_codec.decompress)
+    assert checked.decode_s > 0 and (checked.bpp, checked.psnr, checked.ms_ssim) == (quick.bpp, quick.psnr, quick.ms_ssim)
+    decoded = msinn.measure(tiny_codec, small_image, enc.rate, encoded=enc)
+    assert decoded.decode_s > 0 and decoded.psnr == quick.psnr
+
+
+def test_measure_raises_when_the_file_does_not_decode_to_the_reconstruction(tiny_codec, small_image):
+    enc = tiny_codec.encode(small_image, 1.5)
+    other = tiny_codec.encode(small_image, 2.5)
+    wrong = dataclasses.replace(enc, image=other.image)  # a reconstruction the file does not decode to
+    with pytest.raises(RuntimeError, match="does not decode to the encoder's reconstruction"):
+        msinn.measure(tiny_codec, small_image, wrong.rate, encoded=wrong)
+    quick = msinn.measure(tiny_codec, small_image, wrong.rate, encoded=wrong, decode=False)
+    with pytest.raises(RuntimeError, match="does not decode to the encoder's reconstruction"):
+        msinn.decode_checked(quick, tiny_codec.decompress)
 
 
 def test_load_unknown_name_lists_what_exists():

@@ -12,7 +12,7 @@ from conftest import ASSETS, REPO
 
 import msinn
 from msinn import bitstream
-from msinn.__main__ import main
+from msinn.cli import main
 from msinn.codec import Codec
 from msinn.config import get_config
 from msinn.grow import check_growable, grow

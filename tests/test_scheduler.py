@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from msinn.scheduler import CancelledError, Scheduler, wait_idle
+from msinn_app.scheduler import CancelledError, Scheduler, wait_idle
 
 TIMEOUT = 10
 

@@ -1,5 +1,5 @@
-"""The viewer's per-image session (size limit, rate cache through the scheduler, exact decode,
-rate search, refinement at higher effort) and the file store the app serves from."""
+"""The demo's per-image session (size limit, rate cache through the scheduler, exact decode,
+rate search, refinement at higher effort, classic codecs) and the file store the app serves from."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from msinn import baselines
+from msinn.baselines import BaselineError, get_codec
 from msinn.refine import EFFORTS
-from msinn.scheduler import CancelledError, Scheduler, wait_idle
-from msinn.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, FileStore, ImageSession, grid_rates, limit_size
+from msinn_app.files import FileStore
+from msinn_app.host import ZeroGPUCodec
+from msinn_app.scheduler import CancelledError, Scheduler, wait_idle
+from msinn_app.serving import LiveSessions, Serving
+from msinn_app.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, ImageSession, grid_rates, limit_size
 
 
 @pytest.fixture
@@ -30,9 +35,15 @@ def refine_lane():
 
 
 @pytest.fixture
-def session(tiny_codec, small_image, lane, refine_lane, tmp_path) -> ImageSession:
-    files = FileStore(tmp_path / "files", 1 << 30)
-    return ImageSession(tiny_codec, small_image, files=files, lane=lane, refine_lane=refine_lane)
+def serving(lane, refine_lane):
+    classic = Scheduler("classic-test", workers=1, background_workers=0)
+    yield Serving(model=lane, classic=classic, refine=refine_lane, live=LiveSessions(2))
+    classic.close()
+
+
+@pytest.fixture
+def session(tiny_codec, small_image, serving, tmp_path) -> ImageSession:
+    return ImageSession(tiny_codec, small_image, serving, files=FileStore(tmp_path / "files", 1 << 30))
 
 
 @pytest.fixture
@@ -78,17 +89,17 @@ def test_exact_decodes_the_file_and_keeps_bits_of_the_latest_only(session, tiny_
 def test_the_grid_fills_in_the_background_and_gives_the_rd_curve_in_rate_order(session, lane):
     session.start_grid([2.0, 0.0, 1.0])
     assert wait_idle(lane, session.owner, 60)
-    curve = session.rd_curve()
-    assert curve["rate"] == [0.0, 1.0, 2.0]
-    assert curve["bpp"] == sorted(curve["bpp"])
-    assert all(session.files(r)[1].exists() for r in session.results())  # PNGs written by the grid
+    results = session.cache.results()
+    assert [r.rate for r in results] == [0.0, 1.0, 2.0]
+    assert [r.bpp for r in results] == sorted(r.bpp for r in results)
+    assert all(session.files(r)[1].exists() for r in results)  # PNGs written by the grid
 
 
 def test_closing_drops_the_queued_grid(session, lane):
     session.start_grid(np.arange(0.0, 3.01, 0.25))
     session.close()
     assert wait_idle(lane, session.owner, 60)
-    assert session.results() == [] and not session.busy
+    assert session.cache.results() == [] and not session.busy
 
 
 @pytest.mark.parametrize("fraction", [0.25, 0.6])
@@ -136,20 +147,27 @@ def test_file_store_rewrites_an_evicted_file_and_removes_a_folder(tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no partial files left
 
 
-def test_closing_an_old_session_again_leaves_the_owners_new_image_alone(tiny_codec, small_image, lane):
-    old = ImageSession(tiny_codec, small_image, owner="tab", lane=lane)
+def test_closing_an_old_session_again_leaves_the_owners_new_image_alone(tiny_codec, small_image, serving, lane):
+    old = ImageSession(tiny_codec, small_image, serving, owner="tab")
     old.close()
-    new = ImageSession(tiny_codec, small_image, owner="tab", lane=lane)
+    new = ImageSession(tiny_codec, small_image, serving, owner="tab")
     new.start_grid([0.0, 1.0])
     old.close()  # e.g. evicted as the oldest live session
     assert wait_idle(lane, "tab", 60)
-    assert [r.rate for r in new.results()] == [0.0, 1.0]
+    assert [r.rate for r in new.cache.results()] == [0.0, 1.0]
 
 
-def test_without_a_kept_analysis_the_files_are_the_same(tiny_codec, small_image, lane):
+def test_starting_a_grid_beyond_the_live_bound_closes_the_oldest_session(tiny_codec, small_image, serving):
+    sessions = [ImageSession(tiny_codec, small_image, serving) for _ in range(3)]  # the bound is 2
+    for s in sessions:
+        s.start_grid([])
+    assert [s.closed for s in sessions] == [True, False, False]
+
+
+def test_without_a_kept_analysis_the_files_are_the_same(tiny_codec, small_image, serving):
     """ZeroGPU's way (no tensors kept between model calls) codes the same bytes."""
-    kept = ImageSession(tiny_codec, small_image, lane=lane)
-    redone = ImageSession(tiny_codec, small_image, lane=lane, reuse_analysis=False)
+    kept = ImageSession(tiny_codec, small_image, serving)
+    redone = ImageSession(ZeroGPUCodec(tiny_codec, gpu=lambda fn: fn), small_image, serving)
     assert redone.source is redone.image
     assert redone.exact(1.5).data == kept.exact(1.5).data
 
@@ -167,11 +185,8 @@ def test_refine_gives_the_effort_file_decoded_and_kept_apart_from_effort_0(sessi
     assert tiny_codec.decompress(refined.data).tobytes() == refined.image.tobytes()
     assert session.refine(1.5, 1) is refined  # cached: no second search
     # the rate cache, the grid's source and the RD curve stay effort 0
-    assert session.cached(1.5).data == base.data and [r.effort for r in session.results()] == [0]
-    assert session.rd_curve()["bpp"] == [base.bpp]
-    assert session.refined_curves() == [
-        {"name": "MSINN refined, effort 1 (this image)", "effort": 1, "bpp": [refined.bpp], "psnr": [refined.psnr]}
-    ]
+    assert session.cached(1.5).data == base.data and session.cache.results() == [session.cached(1.5)]
+    assert session.refined_by_effort() == {1: [refined]}
     files, base_files = session.files(refined), session.files(base)
     assert {p.name for p in files} == {"msinn-rate1.50-effort1.msn", "msinn-rate1.50-effort1.png"}
     assert not set(files) & set(base_files)
@@ -223,3 +238,29 @@ def test_a_newer_refine_request_stops_the_running_one(session, refine_lane, monk
 def test_refine_needs_an_effort_level_above_0(session, effort):
     with pytest.raises(ValueError, match="effort"):
         session.refine(1.0, effort)
+
+
+# Classic codecs on the session's image ------------------------------------------------------
+
+
+def test_classic_points_and_a_matched_bpp_are_coded_on_the_classic_lane(session, serving, monkeypatch):
+    lanes = []
+    run = serving.classic.run
+    monkeypatch.setattr(serving.classic, "run", lambda owner, fn, *a, **k: lanes.append(owner) or run(owner, fn, *a, **k))
+    point = session.classic.measure("jpeg", 50)
+    assert point.data == get_codec("jpeg").compress(session.image, 50)
+    assert session.classic.curves() == [{"key": "jpeg", "name": get_codec("jpeg").label, "bpp": [point.bpp], "psnr": [point.psnr]}]
+    tried = []
+    matched = session.classic.matched("jpeg", point.bpp, on_try=tried.append)
+    assert matched.quality in tried and matched.reached and matched.bpp == pytest.approx(point.bpp, rel=0.1)
+    assert len(lanes) == 1 + len(tried) + 1 and set(lanes) == {session.owner}  # every coding one job
+
+
+def test_a_failing_classic_codec_is_noted_and_the_others_go_on(session, monkeypatch):
+    def broken(self, image, quality):
+        raise BaselineError("ffmpeg exited with status 1\nand more")
+
+    monkeypatch.setattr(baselines.JPEG, "measure", broken)
+    assert session.classic.measure("jpeg", 50) is None
+    assert session.classic.errors == {"jpeg": "ffmpeg exited with status 1"}
+    assert session.classic.measure("webp", 50) is not None and session.classic.settled() == {"jpeg", "webp"}

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import ASSETS
 
-from msinn.__main__ import main
+from msinn.cli import main
 from msinn.config import get_config
 from msinn.model import MSINN
 from msinn.train import add_post_filter, append_csv, learning_rate

@@ -26,8 +26,8 @@ Policy:
 5. **Context travels with the job.** A job runs in the ``contextvars`` context of the code
    that submitted it (e.g. gradio's request, which ZeroGPU's ``spaces.GPU`` reads).
 
-No gradio and no model code here: ``msinn/session.py`` submits the model calls of an image
-session, and ``app.py`` the classic codecs.
+No gradio and no model code here: ``msinn_app/session.py`` submits the jobs of an image
+session; whoever serves creates the lanes (``msinn_app/serving.py``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,115 @@
+"""What the demo draws for a result, as gradio updates {component: value}: the view
+(reconstruction, before/after, readouts, downloads) and the details (latents, bit heatmaps,
+RD plot, zoom). No state changes here: handlers decide what to show, and the tab records it."""
+
+from __future__ import annotations
+
+import gradio as gr
+from matplotlib.figure import Figure
+from PIL import Image
+
+from msinn import Measured, plots
+from msinn.metrics import kodak_references
+
+from . import text
+from .layout import Components
+from .session import ImageSession, result_name
+
+ZOOM_CROP, ZOOM_FACTOR = 128, 4  # zoom view: a 128-px square shown 4× larger
+PUBLISHED = {"linestyle": "--", "linewidth": 1.2, "markersize": 3}  # Kodak averages: dashed
+# Refined points of this image: MSINN's colour, unjoined, each effort's marker.
+REFINED = {"linestyle": "none", "markersize": 8, "markeredgecolor": "black"}
+
+
+def reference_curves() -> list[dict]:
+    """The published Kodak averages the RD plot shows beside this image's curves."""
+    refs = kodak_references()
+    return [
+        plots.compressai_curve(refs["vtm"], "VVC reference: VTM (published Kodak average, 4:4:4)", **PUBLISHED),
+        plots.compressai_curve(refs["msinn-vrlic"], "MSINN-VRLIC, the paper (published Kodak average)", **PUBLISHED),
+    ]
+
+
+class Views:
+    def __init__(self, c: Components):
+        self.c = c
+        self.references = reference_curves()
+
+    def show(self, session: ImageSession, result: Measured, note: str = "exact") -> dict:
+        """The view of ``result``: reconstruction, before/after, readouts and both downloads,
+        all of this one result (its files carry its rate, and effort if refined)."""
+        c, (msn, png) = self.c, session.files(result)
+        return {
+            c.reconstruction: str(png),
+            c.before_after: (str(session.input_png()), str(png)),
+            c.readouts: text.readouts(result, note),
+            c.download_msn: gr.DownloadButton(
+                f"Download .msn ({text.what(result)}, {len(result.data):,} B)", value=str(msn), interactive=True
+            ),
+            c.download_png: gr.DownloadButton(f"Download decoded PNG ({text.what(result)})", value=str(png), interactive=True),
+        }
+
+    def details(self, session: ImageSession, result: Measured, center: tuple[float, float]) -> dict:
+        """Latents and heatmaps (when the result kept its bits), RD plot and zoom."""
+        c, bits = self.c, bool(result.encoded.bits)
+        return {
+            c.latents: self.latents(session, result) if bits else None,
+            c.heatmaps: plots.bit_heatmaps(result.encoded) if bits else None,
+            c.rd_plot: self.rd_figure(session, result),
+            c.zoom: self.zoom(session, result, center),
+        }
+
+    def cleared(self) -> dict:
+        c = self.c
+        return {
+            c.notice: "",
+            c.reconstruction: None,
+            c.before_after: None,
+            c.readouts: "",
+            c.download_msn: gr.DownloadButton("Download .msn file", value=None, interactive=False),
+            c.download_png: gr.DownloadButton("Download decoded PNG", value=None, interactive=False),
+            c.latents: None,
+            c.heatmaps: None,
+            c.rd_plot: None,
+            c.zoom: None,
+            c.classic_status: "",
+            c.refine_status: text.REFINE_HINT,
+            c.timer: gr.Timer(active=False),
+        }
+
+    def zoom(self, session: ImageSession, result: Measured, center: tuple[float, float]) -> tuple[str, str]:
+        """The same square of input and reconstruction around ``center``, enlarged, as files."""
+        w, h = session.image.size
+        side = min(ZOOM_CROP, w, h)
+        left = min(max(round(center[0] * w) - side // 2, 0), w - side)
+        top = min(max(round(center[1] * h) - side // 2, 0), h - side)
+        box, size = (left, top, left + side, top + side), (side * ZOOM_FACTOR, side * ZOOM_FACTOR)
+        paths = []
+        for label, im in (("input", session.image), (result_name(result), result.image)):
+            crop = im.crop(box).resize(size, Image.Resampling.NEAREST)
+            paths.append(str(session.store.ensure_png(session.id, f"zoom-{label}-{left}-{top}.png", crop)))
+        return paths[0], paths[1]
+
+    def latents(self, session: ImageSession, result: Measured) -> list[tuple[str, str]]:
+        """The latent pictures of ``result`` as files, with their captions."""
+        pictures = zip(plots.SCALES, plots.latent_images(result.encoded), strict=True)
+        return [
+            (str(session.store.ensure_png(session.id, f"latent-{name}-{result_name(result)}.png", picture)), caption)
+            for name, (picture, caption) in pictures
+        ]
+
+    def rd_figure(self, session: ImageSession, current: Measured | None) -> Figure:
+        w, h = session.image.size
+        classic = [c | {"style": plots.CODEC_STYLES[c["key"]] | {"linewidth": 1.2}} for c in session.classic.curves()]
+        refined = [
+            {"name": f"MSINN refined, effort {effort} (this image)", "style": REFINED | {"marker": plots.EFFORT_STYLES[effort]["marker"]},
+             "bpp": [r.bpp for r in rs], "psnr": [r.psnr for r in rs]}
+            for effort, rs in session.refined_by_effort().items()
+        ]  # fmt: skip
+        results = session.cache.results()
+        mine = {"name": "MSINN (this image)", "bpp": [r.bpp for r in results], "psnr": [r.psnr for r in results]}
+        return plots.rd_plot(
+            [*self.references, *classic, mine, *refined],
+            current=(current.bpp, current.psnr) if current else None,
+            title=f"This image ({w}×{h}): solid lines; published Kodak averages: dashed",
+        )
