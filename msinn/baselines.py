@@ -44,25 +44,25 @@ from pathlib import Path
 from PIL import Image
 
 from .classic import BaselineError, BaselineResult, ClassicCodec, QualityRange
-from .ffmpeg_codecs import AV1, HEVC, JPEGXL, VVC, VVENC_PRESETS
+from .ffmpeg_codecs import VVC, VVENC_PRESETS, av1, hevc, jpegxl
 from .measurement import Measured, results_table
 from .metrics import bits_per_pixel
-from .pillow_codecs import JPEG, JPEG2000, WebP
+from .pillow_codecs import jpeg, jpeg2000, webp
 
 __all__ = [
-    "AV1", "CODECS", "HEVC", "JPEG", "JPEG2000", "JPEGXL", "VVC", "VVENC_PRESETS", "BaselineError", "BaselineResult",
-    "ClassicCodec", "QualityRange", "WebP", "at_bpp", "evaluate_baseline", "get_codec",
+    "CODECS", "VVC", "VVENC_PRESETS", "BaselineError", "BaselineResult", "ClassicCodec", "QualityRange",
+    "at_bpp", "evaluate_baseline", "get_codec",
 ]  # fmt: skip
 
 
 CODECS: dict[str, Callable[..., ClassicCodec]] = {
     "vvc": VVC,
-    "hevc": HEVC,
-    "av1": AV1,
-    "jxl": JPEGXL,
-    "webp": WebP,
-    "jpeg2000": JPEG2000,
-    "jpeg": JPEG,
+    "hevc": hevc,
+    "av1": av1,
+    "jxl": jpegxl,
+    "webp": webp,
+    "jpeg2000": jpeg2000,
+    "jpeg": jpeg,
 }
 
 

@@ -100,18 +100,8 @@ CONFIGS: dict[str, MSINNConfig] = {
         lambda_scale=0.22,  # λ 0.0004 … 0.40: Kodak 0.1 … ~3 bpp with this model
     ),
     # A few-thousand-parameter model for tests and smoke runs of the training script.
-    "tiny": MSINNConfig(
-        name="tiny",
-        depths=(1, 1, 1, 1),
-        inn_hidden=(4, 4, 4, 4),
-        ctx_hidden=(8, 8, 8, 8, 8),
-        ctx_layers=2,
-        spatial_layers=2,
-        lrp_hidden=(4, 4, 4, 4, 4),
-        lrp_layers=2,
-        post_filter=4,
-        anchors=4,
-    ),
+    "tiny": MSINNConfig(name="tiny", depths=(1,) * 4, inn_hidden=(4,) * 4, ctx_hidden=(8,) * 5, ctx_layers=2,
+                        spatial_layers=2, lrp_hidden=(4,) * 5, lrp_layers=2, post_filter=4, anchors=4),
 }
 
 

@@ -5,7 +5,7 @@ stream. ``msinn/baselines.py`` describes what each codes and how it is measured.
 from __future__ import annotations
 
 import subprocess
-from abc import abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -31,20 +31,15 @@ def ffmpeg_exe() -> str:
 
 
 class FFmpegCodec(ClassicCodec):
-    """A codec run by ffmpeg on one frame, piped in as rgb24 and out as a raw stream.
+    """A codec run by ffmpeg on one frame, piped in as rgb24 and out as a raw stream: coded as
+    ``pix_fmt`` with the encoder options ``codec_args(quality)``, muxed and demuxed as raw
+    ``muxer``/``demuxer`` streams, padded to even dimensions when ``even_size``."""
 
-    Subclasses set ``pix_fmt`` (the coded format), ``muxer``/``demuxer`` (raw stream
-    formats), ``even_size`` (pad to even dimensions) and implement ``codec_args``.
-    """
-
-    pix_fmt: str
-    muxer: str
-    demuxer: str
-    even_size: bool = False
-
-    @abstractmethod
-    def codec_args(self, quality: int) -> list[str]:
-        """ffmpeg output options selecting and configuring the encoder."""
+    def __init__(self, name: str, label: str, chroma: str, quality_range: QualityRange, pix_fmt: str,
+                 muxer: str, demuxer: str, codec_args: Callable[[int], list[str]], even_size: bool = False):  # fmt: skip
+        self.name, self.label, self.chroma, self.quality_range = name, label, chroma, quality_range
+        self.pix_fmt, self.muxer, self.demuxer, self.even_size = pix_fmt, muxer, demuxer, even_size
+        self.codec_args = codec_args
 
     def _run(self, args: list[str], stdin: bytes) -> bytes:
         """Run ffmpeg; return its stdout, or raise BaselineError with its stderr."""
@@ -106,27 +101,17 @@ class FFmpegCodec(ClassicCodec):
 
 
 class VVC(FFmpegCodec):
-    """H.266/VVC intra via vvenc, 4:2:0 10-bit: ``-preset P -qp Q -qpa 0``."""
-
-    name = "vvc"
-    chroma = "4:2:0"
-    quality_range = QualityRange(0, 63, higher_is_more_rate=False)
-    pix_fmt = "yuv420p10le"
-    muxer = demuxer = "vvc"
-    even_size = True
+    """H.266/VVC intra via vvenc, 4:2:0 10-bit: ``-preset P -qp Q -qpa 0`` (no perceptual QP
+    adaptation, so a fixed QP optimises PSNR)."""
 
     def __init__(self, preset: str = "faster") -> None:
         if preset not in VVENC_PRESETS:
-            raise ValueError(
-                f"vvc: preset must be one of {VVENC_PRESETS}, got {preset!r}"
-            )
+            raise ValueError(f"vvc: preset must be one of {VVENC_PRESETS}, got {preset!r}")
         self.preset = preset
-        self.label = f"VVC (vvenc {preset}, 4:2:0 10-bit)"
-
-    def codec_args(self, quality: int) -> list[str]:
-        # -qpa 0: no perceptual QP adaptation, so a fixed QP optimises PSNR.
-        return ["-c:v", "libvvenc", "-preset", self.preset,
-                "-qp", str(quality), "-qpa", "0"]  # fmt: skip
+        super().__init__("vvc", f"VVC (vvenc {preset}, 4:2:0 10-bit)", "4:2:0",
+                         QualityRange(0, 63, higher_is_more_rate=False), "yuv420p10le", "vvc", "vvc",
+                         lambda q: ["-c:v", "libvvenc", "-preset", preset, "-qp", str(q), "-qpa", "0"],
+                         even_size=True)  # fmt: skip
 
     def compress(self, image: Image.Image, quality: int) -> bytes:
         try:
@@ -138,37 +123,21 @@ class VVC(FFmpegCodec):
             ) from e
 
 
-class HEVC(FFmpegCodec):
+def hevc() -> FFmpegCodec:
     """H.265/HEVC intra via x265, 4:4:4 8-bit (as BPG): ``-tune psnr``, fixed QP."""
-
-    name = "hevc"
-    label = "HEVC (x265 medium, 4:4:4)"
-    chroma = "4:4:4"
-    quality_range = QualityRange(0, 51, higher_is_more_rate=False)
-    pix_fmt = "yuv444p"
-    muxer = demuxer = "hevc"
-
-    def codec_args(self, quality: int) -> list[str]:
-        return ["-c:v", "libx265", "-preset", "medium", "-tune", "psnr",
-                "-x265-params", f"qp={quality}:keyint=1:log-level=error"]  # fmt: skip
+    return FFmpegCodec("hevc", "HEVC (x265 medium, 4:4:4)", "4:4:4", QualityRange(0, 51, higher_is_more_rate=False),
+                       "yuv444p", "hevc", "hevc", lambda q: ["-c:v", "libx265", "-preset", "medium", "-tune", "psnr",
+                       "-x265-params", f"qp={q}:keyint=1:log-level=error"])  # fmt: skip
 
 
-class AV1(FFmpegCodec):
+def av1() -> FFmpegCodec:
     """AV1 still picture via libaom, 4:4:4 8-bit, constant quality (CRF), cpu-used 4.
 
     ``usage good`` is kept: on kodim23 it beat ``allintra`` by ~2 % BD-rate in PSNR.
     """
-
-    name = "av1"
-    label = "AV1 (libaom cpu-used 4, 4:4:4)"
-    chroma = "4:4:4"
-    quality_range = QualityRange(0, 63, higher_is_more_rate=False)
-    pix_fmt = "yuv444p"
-    muxer = demuxer = "obu"
-
-    def codec_args(self, quality: int) -> list[str]:
-        return ["-c:v", "libaom-av1", "-still-picture", "1", "-cpu-used", "4",
-                "-crf", str(quality), "-b:v", "0"]  # fmt: skip
+    return FFmpegCodec("av1", "AV1 (libaom cpu-used 4, 4:4:4)", "4:4:4", QualityRange(0, 63, higher_is_more_rate=False),
+                       "yuv444p", "obu", "obu", lambda q: ["-c:v", "libaom-av1", "-still-picture", "1",
+                       "-cpu-used", "4", "-crf", str(q), "-b:v", "0"])  # fmt: skip
 
 
 def jxl_distance(quality: int) -> float:
@@ -178,22 +147,13 @@ def jxl_distance(quality: int) -> float:
     return 53 / 3000 * quality**2 - 23 / 20 * quality + 25
 
 
-class JPEGXL(FFmpegCodec):
+def jpegxl() -> FFmpegCodec:
     """JPEG XL via libjxl, effort 7: RGB coded in XYB, no chroma subsampling.
 
-    ffmpeg's libjxl takes only ``-distance`` (at most 15); the quality is cjxl's ``-q``
-    mapped by ``jxl_distance``, so 11 (distance 14.5) is the lowest usable setting.
-    libjxl tunes for perceptual quality, not PSNR.
+    ffmpeg's libjxl takes only ``-distance`` (at most 15); the quality is cjxl's ``-q`` mapped
+    by ``jxl_distance``, so 11 (distance 14.5) is the lowest usable setting. libjxl tunes for
+    perceptual quality, not PSNR.
     """
-
-    name = "jxl"
-    label = "JPEG XL (libjxl effort 7)"
-    chroma = "4:4:4"
-    quality_range = QualityRange(11, 99, higher_is_more_rate=True)
-    pix_fmt = "rgb24"
-    muxer = "image2pipe"
-    demuxer = "jpegxl_pipe"
-
-    def codec_args(self, quality: int) -> list[str]:
-        return ["-c:v", "libjxl", "-effort", "7",
-                "-distance", f"{jxl_distance(quality):.4f}"]  # fmt: skip
+    return FFmpegCodec("jxl", "JPEG XL (libjxl effort 7)", "4:4:4", QualityRange(11, 99, higher_is_more_rate=True),
+                       "rgb24", "image2pipe", "jpegxl_pipe",
+                       lambda q: ["-c:v", "libjxl", "-effort", "7", "-distance", f"{jxl_distance(q):.4f}"])  # fmt: skip

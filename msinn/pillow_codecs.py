@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-from abc import abstractmethod
+from collections.abc import Callable
 
 from PIL import Image
 
@@ -12,13 +12,12 @@ from .classic import ClassicCodec, QualityRange
 
 
 class PillowCodec(ClassicCodec):
-    """A codec Pillow saves to memory and reads back; subclasses give ``save_args``."""
+    """A codec Pillow saves to memory in ``format`` (with ``save_args(quality)``) and reads back."""
 
-    format: str
-
-    @abstractmethod
-    def save_args(self, quality: int) -> dict:
-        """Keyword arguments for ``Image.save``."""
+    def __init__(self, name: str, label: str, chroma: str, quality_range: QualityRange, format: str,
+                 save_args: Callable[[int], dict]):  # fmt: skip
+        self.name, self.label, self.chroma, self.quality_range = name, label, chroma, quality_range
+        self.format, self.save_args = format, save_args
 
     def compress(self, image: Image.Image, quality: int) -> bytes:
         buf = io.BytesIO()
@@ -30,47 +29,25 @@ class PillowCodec(ClassicCodec):
             return im.convert("RGB")
 
 
-class WebP(PillowCodec):
-    """Lossy WebP (4:2:0) via Pillow: ``quality=q, method=6``."""
-
-    name = "webp"
-    label = "WebP (method 6)"
-    chroma = "4:2:0"
-    quality_range = QualityRange(0, 100, higher_is_more_rate=True)
-    format = "WEBP"
-
-    def save_args(self, quality: int) -> dict:
-        return {"quality": quality, "method": 6}
+def webp() -> PillowCodec:
+    """Lossy WebP (4:2:0): ``quality=q, method=6``."""
+    return PillowCodec("webp", "WebP (method 6)", "4:2:0", QualityRange(0, 100, higher_is_more_rate=True), "WEBP",
+                       lambda q: {"quality": q, "method": 6})  # fmt: skip
 
 
-class JPEG2000(PillowCodec):
-    """JPEG 2000 via Pillow/OpenJPEG: bare codestream, 9/7 wavelet, colour transform.
+def jpeg2000() -> PillowCodec:
+    """JPEG 2000 (OpenJPEG): bare codestream, 9/7 wavelet, colour transform.
 
-    The quality is the target rate in 1/100 bpp: OpenJPEG's ``rates`` mode with one
-    layer at compression ratio ``2400 / quality`` against 24-bit RGB. OpenJPEG stops
-    early on easy images, so very high settings give less than their target.
+    The quality is the target rate in 1/100 bpp: OpenJPEG's ``rates`` mode with one layer at
+    compression ratio ``2400 / quality`` against 24-bit RGB. OpenJPEG stops early on easy
+    images, so very high settings give less than their target.
     """
-
-    name = "jpeg2000"
-    label = "JPEG 2000 (OpenJPEG)"
-    chroma = "4:4:4"
-    quality_range = QualityRange(1, 2400, higher_is_more_rate=True)
-    format = "JPEG2000"
-
-    def save_args(self, quality: int) -> dict:
-        ratio = 2400 / quality
-        return {"no_jp2": True, "irreversible": True, "mct": 1,
-                "quality_mode": "rates", "quality_layers": [ratio]}  # fmt: skip
+    return PillowCodec("jpeg2000", "JPEG 2000 (OpenJPEG)", "4:4:4", QualityRange(1, 2400, higher_is_more_rate=True),
+                       "JPEG2000", lambda q: {"no_jp2": True, "irreversible": True, "mct": 1,
+                                              "quality_mode": "rates", "quality_layers": [2400 / q]})  # fmt: skip
 
 
-class JPEG(PillowCodec):
-    """Baseline JPEG via Pillow/libjpeg-turbo: 4:2:0, optimised Huffman tables."""
-
-    name = "jpeg"
-    label = "JPEG (libjpeg-turbo, 4:2:0)"
-    chroma = "4:2:0"
-    quality_range = QualityRange(1, 95, higher_is_more_rate=True)
-    format = "JPEG"
-
-    def save_args(self, quality: int) -> dict:
-        return {"quality": quality, "subsampling": "4:2:0", "optimize": True}
+def jpeg() -> PillowCodec:
+    """Baseline JPEG (libjpeg-turbo): 4:2:0, optimised Huffman tables."""
+    return PillowCodec("jpeg", "JPEG (libjpeg-turbo, 4:2:0)", "4:2:0", QualityRange(1, 95, higher_is_more_rate=True),
+                       "JPEG", lambda q: {"quality": q, "subsampling": "4:2:0", "optimize": True})  # fmt: skip

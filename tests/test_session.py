@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from msinn import baselines
 from msinn.baselines import BaselineError, get_codec
+from msinn.pillow_codecs import PillowCodec
 from msinn.refine import EFFORTS
 from msinn_app.files import FileStore
 from msinn_app.host import ZeroGPUCodec
@@ -257,10 +257,14 @@ def test_classic_points_and_a_matched_bpp_are_coded_on_the_classic_lane(session,
 
 
 def test_a_failing_classic_codec_is_noted_and_the_others_go_on(session, monkeypatch):
-    def broken(self, image, quality):
-        raise BaselineError("ffmpeg exited with status 1\nand more")
+    measure = PillowCodec.measure
 
-    monkeypatch.setattr(baselines.JPEG, "measure", broken)
+    def broken(self, image, quality):
+        if self.name == "jpeg":
+            raise BaselineError("ffmpeg exited with status 1\nand more")
+        return measure(self, image, quality)
+
+    monkeypatch.setattr(PillowCodec, "measure", broken)
     assert session.classic.measure("jpeg", 50) is None
     assert session.classic.errors == {"jpeg": "ffmpeg exited with status 1"}
     assert session.classic.measure("webp", 50) is not None and session.classic.settled() == {"jpeg", "webp"}
