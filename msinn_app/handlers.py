@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import gradio as gr
@@ -65,6 +66,7 @@ class Handlers:
         self.refresh_rd_plot = plain_errors(c.timer)(self._refresh_rd_plot)
         self.compare_at_matched_bpp = plain_errors(c.versus_text)(self._compare_at_matched_bpp)
         self.compress = plain_errors(c.api_stats)(self._compress)
+        self.reopened = {image: plain_errors(image)(self._reopen(image)) for _, image in c.opened}
 
     def snap(self, rate) -> float:
         """A rate from a control, checked by the codec and put on the slider's grid."""
@@ -220,6 +222,20 @@ class Handlers:
         tab.center = (evt.index[0] / w, evt.index[1] / h)
         return {self.c.zoom: self.views.zoom(session, result, tab.center)}
 
+    def _reopen(self, image: gr.Image) -> Callable[[Tab], dict]:
+        """The handler of opening the page tab that shows ``image`` (see ``Components.opened``):
+        that image of the result on display, again. A preview leaves the details as they are."""
+
+        def reopened(tab: Tab | None) -> dict:  # None while the page loads
+            session, result = (tab.session, tab.shown) if tab is not None else (None, None)
+            if session is None or result is None or (image is not self.c.reconstruction and tab.exact is None):
+                return {image: gr.skip()}
+            if image is self.c.rd_plot:
+                tab.replot(session.version)
+            return {image: self.views.image(image, session, result) or gr.skip()}
+
+        return reopened
+
     def _compare_with_classic(self, tab: Tab, progress=gr.Progress()):  # noqa: B008 (gradio injects a tracker)
         """Code this image with each classic codec over its sweep of settings (VVC last); the
         RD plot gains each codec's curve as it is done."""
@@ -247,9 +263,9 @@ class Handlers:
             session.classic.measure(name, quality)
             if i + 1 == len(jobs) or jobs[i + 1][0] != name:
                 following = get_codec(jobs[i + 1][0]).label if i + 1 < len(jobs) else None
-                yield {c.rd_plot: self.views.rd_figure(session, tab.shown),
+                yield {c.rd_plot: self.views.rd_plot(session, tab.shown),
                        c.classic_status: self._classic_status(session, following)}  # fmt: skip
-        yield {c.rd_plot: self.views.rd_figure(session, tab.shown), c.classic_status: self._classic_status(session)}
+        yield {c.rd_plot: self.views.rd_plot(session, tab.shown), c.classic_status: self._classic_status(session)}
 
     def _refresh_rd_plot(self, tab: Tab):
         """Timer: redraw the RD plot when the background grid added points."""
@@ -258,7 +274,7 @@ class Handlers:
             return {c.timer: gr.Timer(active=False)}
         out = {c.timer: gr.skip() if session.busy else gr.Timer(active=False)}
         if tab.replot(session.version):
-            out[c.rd_plot] = self.views.rd_figure(session, tab.shown)
+            out[c.rd_plot] = self.views.rd_plot(session, tab.shown)
         return out
 
     def _compare_at_matched_bpp(self, tab: Tab, codec_name: str, progress=gr.Progress()):  # noqa: B008
@@ -321,6 +337,8 @@ class Handlers:
                               [c.refine_status, *view, *details], show_progress_on=c.refine_status,
                               trigger_mode="multiple", **raw)  # fmt: skip
         c.reconstruction.select(self.zoom_at, tab, c.zoom, **private)
+        for page_tab, image in c.opened:
+            page_tab.select(self.reopened[image], tab, image, show_progress="hidden", **private)
         c.classic_button.click(self.compare_with_classic, tab, [c.rd_plot, c.classic_status], **private)
         c.timer.tick(self.refresh_rd_plot, tab, [c.rd_plot, c.timer], show_progress="hidden", **private)
         c.versus_button.click(self.compare_at_matched_bpp, [tab, c.codec_choice], [c.versus, c.versus_text], **private)

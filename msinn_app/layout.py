@@ -1,5 +1,8 @@
 """The demo's page: every component, laid out, and returned by name. No behaviour here: the
-handlers (``handlers.py``) wire the events."""
+handlers (``handlers.py``) wire the events.
+
+Figures are shown as PNG files (``gr.Image``, like the reconstruction): drawn once per result
+and view, and sent again cheaply when a tab opens (``Components.opened``)."""
 
 from __future__ import annotations
 
@@ -43,11 +46,11 @@ class Components:
     effort_choice: gr.Radio
     refine_button: gr.Button
     refine_status: gr.Markdown
-    rd_plot: gr.Plot
+    rd_plot: gr.Image
     classic_button: gr.Button
     classic_status: gr.Markdown
     latents: gr.Gallery
-    heatmaps: gr.Plot
+    heatmaps: gr.Image
     codec_choice: gr.Dropdown
     versus_button: gr.Button
     versus: gr.ImageSlider
@@ -57,11 +60,21 @@ class Components:
     api_button: gr.Button
     api_stats: gr.JSON
     api_reconstruction: gr.Image
+    reconstruction_tab: gr.Tab
+    rd_tab: gr.Tab
+    heatmaps_tab: gr.Tab
 
     @property
     def view(self) -> list:
         """What shows one result: changes together."""
         return [self.reconstruction, self.before_after, self.readouts, self.download_msn, self.download_png]
+
+    @property
+    def opened(self) -> list[tuple[gr.Tab, gr.Image]]:
+        """Page tabs and the image each shows: gradio drops an image sent to a tab that is not
+        open when the event that sent it ends, so opening one sends its image again."""
+        return [(self.reconstruction_tab, self.reconstruction), (self.rd_tab, self.rd_plot),
+                (self.heatmaps_tab, self.heatmaps)]  # fmt: skip
 
     @property
     def details(self) -> list:
@@ -83,17 +96,20 @@ def build_layout(s: Settings, tab: gr.State) -> Components:
             gr.Examples([[str(p)] for p in s.examples], inputs=image_input, label=text.EXAMPLES_LABEL)
         with gr.Column(scale=2):
             with gr.Tabs():
-                with gr.Tab("Reconstruction"):
+                with gr.Tab("Reconstruction") as reconstruction_tab:
                     reconstruction = gr.Image(
-                        type="filepath", format="png", label="Reconstruction (click to zoom there)", interactive=False
+                        type="filepath", format="png", label="Reconstruction (click to zoom there)", interactive=False,
+                        elem_id="reconstruction",
                     )
                 with gr.Tab("Before / after"):
                     before_after = gr.ImageSlider(
-                        type="filepath", format="png", label="Input ◀ ▶ reconstruction", interactive=False
+                        type="filepath", format="png", label="Input ◀ ▶ reconstruction", interactive=False,
+                        elem_id="before-after",
                     )
                 with gr.Tab("Zoom ×4"):
                     zoom = gr.ImageSlider(
-                        type="filepath", format="png", label="128-px crop: input ◀ ▶ reconstruction", interactive=False
+                        type="filepath", format="png", label="128-px crop: input ◀ ▶ reconstruction", interactive=False,
+                        elem_id="zoom",
                     )
             rate_slider = gr.Slider(lo, hi, value=s.default_rate, step=s.rate_step, label="Rate",
                                     info="Higher rate: larger file, better quality", elem_id="rate")  # fmt: skip
@@ -110,17 +126,18 @@ def build_layout(s: Settings, tab: gr.State) -> Components:
                 refine_button = gr.Button("Refine this rate", scale=1, elem_id="refine")
             refine_status = gr.Markdown(text.REFINE_HINT, min_height=56, elem_id="refine-status")
     with gr.Tabs():
-        with gr.Tab("Rate–distortion"):
-            rd_plot = gr.Plot(format="png", label="PSNR against bpp", elem_id="rd-plot")
+        with gr.Tab("Rate–distortion") as rd_tab:
+            rd_plot = gr.Image(type="filepath", format="png", label="PSNR against bpp", interactive=False,
+                               elem_id="rd-plot")  # fmt: skip
             with gr.Row():
                 classic_button = gr.Button("Compare with classic codecs", scale=1)
                 classic_status = gr.Markdown()
         with gr.Tab("Latents y1…y5"):
-            latents = gr.Gallery(label="RMS over channels of the coded symbols (finest y1 to coarsest y5)", columns=5)
-        with gr.Tab("Bit allocation", elem_id="bit-allocation"):
-            heatmaps = gr.Plot(
-                format="png", label="Estimated bits per pixel, per latent and in total", elem_id="heatmaps"
-            )
+            latents = gr.Gallery(label="RMS over channels of the coded symbols (finest y1 to coarsest y5)", columns=5,
+                                 elem_id="latents")
+        with gr.Tab("Bit allocation") as heatmaps_tab:
+            heatmaps = gr.Image(type="filepath", format="png", label="Estimated bits per pixel, per latent and in total",
+                                interactive=False, elem_id="heatmaps")  # fmt: skip
         with gr.Tab("MSINN vs a classic codec"):
             with gr.Row():
                 codec_choice = gr.Dropdown(
@@ -146,5 +163,6 @@ def build_layout(s: Settings, tab: gr.State) -> Components:
         rd_plot=rd_plot, classic_button=classic_button, classic_status=classic_status, latents=latents,
         heatmaps=heatmaps, codec_choice=codec_choice, versus_button=versus_button, versus=versus,
         versus_text=versus_text, api_image=api_image, api_rate=api_rate, api_button=api_button,
-        api_stats=api_stats, api_reconstruction=api_reconstruction,
+        api_stats=api_stats, api_reconstruction=api_reconstruction, reconstruction_tab=reconstruction_tab,
+        rd_tab=rd_tab, heatmaps_tab=heatmaps_tab,
     )

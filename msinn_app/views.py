@@ -4,6 +4,8 @@ RD plot, zoom). No state changes here: handlers decide what to show, and the tab
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 from matplotlib.figure import Figure
 from PIL import Image
@@ -30,6 +32,10 @@ def reference_curves() -> list[dict]:
     ]
 
 
+def save_figure(figure: Figure, path: Path) -> None:
+    figure.savefig(path, format="png")
+
+
 class Views:
     def __init__(self, c: Components):
         self.c = c
@@ -54,8 +60,8 @@ class Views:
         c, bits = self.c, bool(result.encoded.bits)
         return {
             c.latents: self.latents(session, result) if bits else None,
-            c.heatmaps: plots.bit_heatmaps(result.encoded) if bits else None,
-            c.rd_plot: self.rd_figure(session, result),
+            c.heatmaps: self.heatmaps(session, result) if bits else None,
+            c.rd_plot: self.rd_plot(session, result),
             c.zoom: self.zoom(session, result, center),
         }
 
@@ -97,6 +103,27 @@ class Views:
             (str(session.store.ensure_png(session.id, f"latent-{name}-{result_name(result)}.png", picture)), caption)
             for name, (picture, caption) in pictures
         ]
+
+    def image(self, image: gr.Image, session: ImageSession, result: Measured) -> str | None:
+        """What the page's ``image`` (reconstruction, RD plot or heatmaps) shows of ``result``."""
+        c = self.c
+        if image is c.reconstruction:
+            return str(session.files(result)[1])
+        if image is c.rd_plot:
+            return self.rd_plot(session, result)
+        return self.heatmaps(session, result) if result.encoded.bits else None
+
+    def heatmaps(self, session: ImageSession, result: Measured) -> str:
+        """The bit heatmaps of ``result`` as a file (drawn once per result)."""
+        draw = lambda path: save_figure(plots.bit_heatmaps(result.encoded), path)  # noqa: E731
+        return str(session.store.ensure(session.id, f"heatmaps-{result_name(result)}.png", draw))
+
+    def rd_plot(self, session: ImageSession, current: Measured | None) -> str:
+        """The RD plot as a file, named by the session's version (read before the curves, so a
+        file holds at least that version's points) and the highlighted result."""
+        name = f"rd-{session.version}-{result_name(current) if current else 'none'}.png"
+        draw = lambda path: save_figure(self.rd_figure(session, current), path)  # noqa: E731
+        return str(session.store.ensure(session.id, name, draw))
 
     def rd_figure(self, session: ImageSession, current: Measured | None) -> Figure:
         w, h = session.image.size

@@ -1,6 +1,6 @@
 """The app in a real browser, as visitors use it: a typed rate + Enter and the keyboard end at
-the exact result, whose downloads match the readouts; a second visitor is not held up by a
-first one's large image.
+the exact result, whose downloads match the readouts; every tab opened after a result shows
+that result; a second visitor is not held up by a first one's large image.
 
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright with the ``Visitor`` of
 ``benchmarks/app_latency.py``; every wait is on a condition in the page. Timings are printed
@@ -31,6 +31,15 @@ from benchmarks.app_latency import (
 from msinn.bitstream import unpack
 
 SCREENSHOT = REPO / "assets" / "app_screenshot.png"
+# Each tab that shows a result, opened after it was drawn elsewhere, and what it shows.
+TABS = {
+    "Latents y1…y5": "#latents img",
+    "Bit allocation": "#heatmaps img",
+    "Rate–distortion": "#rd-plot img",
+    "Before / after": "#before-after img",
+    "Zoom ×4": "#zoom img",
+    "Reconstruction": "#reconstruction img",
+}
 FAIRNESS = 3.0  # a second visitor's release → exact, at most this times its time alone
 
 pytestmark = [
@@ -100,6 +109,42 @@ def test_typed_rate_and_keys_end_at_the_exact_result_and_the_downloads_match(bro
         if os.environ.get("MSINN_SCREENSHOT") == "1":
             visitor.page.screenshot(path=tmp_path / "app.png", full_page=True)
             shutil.copyfile(tmp_path / "app.png", SCREENSHOT)
+    finally:
+        visitor.close()
+
+
+def test_each_tab_opened_after_the_result_shows_that_result(browser, app_url):
+    visitor = Visitor(browser, app_url)
+    page = visitor.page
+
+    def opened(tab: str) -> str:
+        """Open ``tab``; the src of the last image it shows (the result's, beside the input in
+        a before/after view), waiting up to 20 s for one."""
+        page.get_by_role("tab", name=tab, exact=True).click()
+        image = page.locator(TABS[tab]).last
+        image.wait_for(timeout=20_000)
+        return image.get_attribute("src")
+
+    try:
+        visitor.upload(KODIM23)  # the Rate–distortion and Reconstruction tabs are the open ones
+        visitor.wait(DECODED.format(rate=r"\d+\.\d\d"))
+        shown = {tab: opened(tab) for tab in TABS}
+        assert "rate" in shown["Latents y1…y5"]  # their files are named by the result's rate
+
+        # A new rate while the latents and the reconstruction are open: every other tab, opened
+        # afterwards, shows the new result, not the one it showed before.
+        opened("Latents y1…y5")
+        visitor.number.fill("3.3")
+        visitor.number.press("Enter")
+        visitor.wait(DECODED.format(rate="3.30"))
+        for tab in TABS:
+            page.get_by_role("tab", name=tab, exact=True).click()
+            page.wait_for_function(
+                "([sel, old]) => { const im = [...document.querySelectorAll(sel)].at(-1); return im && im.src !== old; }",
+                arg=[TABS[tab], shown[tab]], timeout=20_000,
+            )  # fmt: skip
+        for tab in ("Latents y1…y5", "Zoom ×4", "Reconstruction"):
+            assert "rate3.30" in opened(tab)
     finally:
         visitor.close()
 
