@@ -166,13 +166,14 @@ class Visitor:
 
 
 def wait_until_idle(timeout: float = 600) -> None:
-    """Until the app's model lane has no queued or running work (grids included)."""
+    """Until the app's model and classic lanes have no queued or running work (grids, and the
+    VVC and HEVC codings that follow them, included)."""
     import app
 
     deadline = time.monotonic() + timeout
-    while not app.serving.model.idle():
+    while not (app.serving.model.idle() and app.serving.classic.idle()):
         if time.monotonic() > deadline:
-            raise TimeoutError("the model scheduler did not become idle")
+            raise TimeoutError("the app's lanes did not become idle")
         time.sleep(0.1)
 
 

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "assets" / "reference"
+MEASURED_DIR = REFERENCE_DIR.parent  # our own Kodak curves, written by ``python -m msinn evaluate``
 
 KODAK_REFERENCE_FILES = {
     "vtm": "vtm.json",
@@ -230,6 +231,13 @@ def msinn_published(dataset: str = "Kodak", variant: str = "Ours") -> dict:
         "(RD_data.md of hytu99/MSINN-VRLIC)",
         "results": {"bpp": points["bpp"], "psnr-rgb": points["PSNR"]},
     }
+
+
+def measured_kodak(name: str) -> dict | None:
+    """Our own Kodak curve of ``name`` (an MSINN model such as ``msinn-lite``, or a classic codec
+    key such as ``jxl``) from ``assets/<name>_kodak.json``; None if it was not measured."""
+    path = MEASURED_DIR / f"{name.replace('-', '_')}_kodak.json"
+    return load_reference(path) if path.exists() else None
 
 
 def kodak_references() -> dict[str, dict]:

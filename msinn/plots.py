@@ -98,13 +98,17 @@ def rd_plot(
     """PSNR (dB) against bpp on a log axis.
 
     ``curves``: dicts with ``name``, ``bpp`` and ``psnr`` lists, and optionally ``style``
-    (matplotlib ``plot`` keywords over :func:`codec_style`). ``current``: a (bpp, psnr) point
-    drawn as a large star on top.
+    (matplotlib ``plot`` keywords over :func:`codec_style`); a dict with only a ``name`` is a
+    heading in the legend above the curves after it. ``current``: a (bpp, psnr) point drawn as
+    a large star on top.
     """
     fig = Figure(figsize=(9.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
+    headings = {curve["name"] for curve in curves if "bpp" not in curve}
     for curve in curves:
-        if not curve["bpp"]:
+        if curve["name"] in headings:
+            ax.plot([], [], linestyle="none", label=curve["name"])
+        if not curve.get("bpp"):
             continue
         ax.plot(
             curve["bpp"],
@@ -124,7 +128,10 @@ def rd_plot(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     if ax.lines:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        for text in legend.get_texts():
+            if text.get_text() in headings:
+                text.set_fontweight("bold")
     return fig
 
 

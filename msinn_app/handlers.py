@@ -53,7 +53,7 @@ class Handlers:
                  rate_step: float):  # fmt: skip
         self.codec, self.c, self.tabs, self.files, self.serving = codec, c, tabs, files, serving
         self.rate_step = rate_step
-        self.views = Views(c)
+        self.views = Views(c, codec.name)
         # Each handler with its errors made plain; the component named is the one a handler
         # that ends without an update leaves unchanged.
         self.load_image = plain_errors(c.readouts)(self._load_image)
@@ -252,13 +252,13 @@ class Handlers:
     def _classic_status(self, session: ImageSession, running: str | None = None) -> str:
         classic = session.classic
         names = [curve["name"] for curve in classic.curves()]
-        return text.classic_status(names, {get_codec(k).label: m for k, m in classic.errors.items()}, running)
+        coding = [get_codec(k).label for k in classic.pending()] if session.busy else []
+        return text.classic_status(names, {get_codec(k).label: m for k, m in classic.errors.items()}, running, coding)
 
     def _run_classic(self, tab: Tab, session: ImageSession, progress: gr.Progress):
-        c, jobs, settled = self.c, session.classic.sweep(), session.classic.settled()
+        c = self.c
+        jobs = [(name, quality) for name, quality in session.classic.sweep() if not session.classic.done(name, quality)]
         for i, (name, quality) in enumerate(jobs):
-            if name in settled:
-                continue
             progress(i / len(jobs), desc=f"{get_codec(name).label}, setting {quality}")
             session.classic.measure(name, quality)
             if i + 1 == len(jobs) or jobs[i + 1][0] != name:
@@ -268,11 +268,13 @@ class Handlers:
         yield {c.rd_plot: self.views.rd_plot(session, tab.shown), c.classic_status: self._classic_status(session)}
 
     def _refresh_rd_plot(self, tab: Tab):
-        """Timer: redraw the RD plot when the background grid added points."""
+        """Timer: redraw the RD plot (and say which classic codecs are still coding) when the
+        background grid or classic codings added points."""
         c, session = self.c, tab.session
         if session is None:
             return {c.timer: gr.Timer(active=False)}
-        out = {c.timer: gr.skip() if session.busy else gr.Timer(active=False)}
+        busy = session.busy
+        out = {c.timer: gr.skip() if busy else gr.Timer(active=False), c.classic_status: self._classic_status(session)}
         if tab.replot(session.version):
             out[c.rd_plot] = self.views.rd_plot(session, tab.shown)
         return out
@@ -340,7 +342,8 @@ class Handlers:
         for page_tab, image in c.opened:
             page_tab.select(self.reopened[image], tab, image, show_progress="hidden", **private)
         c.classic_button.click(self.compare_with_classic, tab, [c.rd_plot, c.classic_status], **private)
-        c.timer.tick(self.refresh_rd_plot, tab, [c.rd_plot, c.timer], show_progress="hidden", **private)
+        c.timer.tick(self.refresh_rd_plot, tab, [c.rd_plot, c.classic_status, c.timer], show_progress="hidden",
+                     **private)  # fmt: skip
         c.versus_button.click(self.compare_at_matched_bpp, [tab, c.codec_choice], [c.versus, c.versus_text], **private)
         c.api_button.click(self.compress, [c.api_image, c.api_rate], [c.api_reconstruction, c.api_stats],
                            api_name="compress", concurrency_limit=None)  # fmt: skip

@@ -131,7 +131,7 @@ def build_layout(s: Settings, tab: gr.State) -> Components:
                                elem_id="rd-plot")  # fmt: skip
             with gr.Row():
                 classic_button = gr.Button("Compare with classic codecs", scale=1)
-                classic_status = gr.Markdown()
+                classic_status = gr.Markdown(elem_id="classic-status")
         with gr.Tab("Latents y1…y5"):
             latents = gr.Gallery(label="RMS over channels of the coded symbols (finest y1 to coarsest y5)", columns=5,
                                  elem_id="latents")

@@ -6,7 +6,8 @@ process and closes it at exit, tests build their own.
   free of the first visitor's work) and one background worker at low CPU priority for the
   grids; torch runs one thread per call, so this fits a 2-vCPU host.
 - ``classic``: the classic codecs (ffmpeg, Pillow), below the model's CPU priority, so they
-  never hold up the model.
+  never hold up the model; one background worker lower still codes each image with VVC and
+  HEVC once its grid is done.
 - ``refine``: encoder searches at effort 1 and 2 (tens of seconds of one core per Kodak
   image, minutes at 2 MP, and up to a few GB): two workers, round robin across owners, below
   the background grid's priority, so they hold up neither the slider's exact results nor
@@ -60,7 +61,7 @@ class Serving:
     def create(cls, model_workers: int = 2, live_sessions: int = 8) -> Serving:
         return cls(
             model=Scheduler("model", workers=model_workers, background_nice=10),
-            classic=Scheduler("classic", workers=2, background_workers=0, nice=5),
+            classic=Scheduler("classic", workers=2, background_workers=1, nice=5, background_nice=10),
             refine=Scheduler("refine", workers=2, background_workers=0, nice=15),
             live=LiveSessions(live_sessions),
         )

@@ -255,11 +255,14 @@ class ImageSession:
     # Background work ---------------------------------------------------------------------
 
     def _grid_steps(self, rates: Iterable[float]):
+        """The grid's steps; once they are taken, the classic codecs' background sweeps start."""
         for rate in rates:
             if self._closed.is_set():
                 return
             if self.cached(rate) is None:
                 yield lambda rate=rate: self._grid_step(rate)
+        if not self._closed.is_set():
+            self.classic.start_background()
 
     def _grid_step(self, rate: float) -> None:
         result = self._encode_now(rate, details=False)
@@ -271,16 +274,18 @@ class ImageSession:
                     raise
 
     def start_grid(self, rates: Iterable[float] | None = None) -> None:
-        """Code ``rates`` (default: ``grid_rates``) as background steps of this owner, and
-        count this session among the server's live ones (the oldest beyond the bound closes)."""
+        """Code ``rates`` (default: ``grid_rates``) as background steps of this owner, then the
+        classic codecs of ``classic.BACKGROUND`` on the classic lane; count this session among
+        the server's live ones (the oldest beyond the bound closes)."""
         self.serving.live.add(self)
         rates = grid_rates(self.codec.rate_range) if rates is None else list(rates)
         self.lane.background(self.owner, self._grid_steps(rates))
 
     @property
     def busy(self) -> bool:
-        """Whether this owner's background work (the grid) is still queued or running."""
-        return not self._closed.is_set() and self.lane.has_background(self.owner)
+        """Whether this owner's background work (the grid, then classic codings) is still queued
+        or running."""
+        return not self._closed.is_set() and (self.lane.has_background(self.owner) or self.classic.busy)
 
     @property
     def closed(self) -> bool:

@@ -107,9 +107,13 @@ def choose_effort(efforts: list[int]) -> str:
     return f"Choose an encoder effort: one of {', '.join(map(str, efforts))}."
 
 
-def classic_status(names: list[str], errors: dict[str, str], running: str | None = None) -> str:
-    """Which classic codecs this image has curves of, which skipped a setting and why."""
+def classic_status(names: list[str], errors: dict[str, str], running: str | None = None, coding: list[str] = ()) -> str:
+    """Which classic codecs this image has curves of, which are being coded in the background,
+    which skipped a setting and why."""
     lines = [f"Classic codecs on this image: {', '.join(names) or 'none yet'}."]
+    if coding:
+        lines.append(f"Coding this image with {' and '.join(coding)} in the background, after MSINN's grid of "
+                     "rates: the plot gains their solid curves as they finish.")  # fmt: skip
     lines += [f"{label} skipped a setting: {message}" for label, message in errors.items()]
     if running:
         lines.append(f"Now coding with {running}…")

@@ -11,25 +11,38 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from msinn import Measured, plots
-from msinn.metrics import kodak_references
+from msinn.metrics import kodak_references, measured_kodak
 
 from . import text
 from .layout import Components
 from .session import ImageSession, result_name
 
 ZOOM_CROP, ZOOM_FACTOR = 128, 4  # zoom view: a 128-px square shown 4× larger
-PUBLISHED = {"linestyle": "--", "linewidth": 1.2, "markersize": 3}  # Kodak averages: dashed
+DASHED = {"linestyle": "--", "linewidth": 1.2, "markersize": 3}  # Kodak averages
 # Refined points of this image: MSINN's colour, unjoined, each effort's marker.
 REFINED = {"linestyle": "none", "markersize": 8, "markeredgecolor": "black"}
+THIS_IMAGE, KODAK = "This image (solid lines)", "Kodak average, 24 photos (dashed)"  # the legend's headings
+ALWAYS = ("msinn", "vvc", "hevc", "msinn-vrlic")  # Kodak averages drawn whatever this image has
 
 
-def reference_curves() -> list[dict]:
-    """The published Kodak averages the RD plot shows beside this image's curves."""
+def kodak_averages(model: str) -> dict[str, dict]:
+    """The Kodak average drawn (dashed) beside each codec family of the RD plot: MSINN's is ours,
+    of the loaded ``model``; a classic codec's the field's published curve, or ours measured
+    with the same codec where none is published (JPEG XL); the paper's. A family whose
+    average is not measured has none."""
     refs = kodak_references()
-    return [
-        plots.compressai_curve(refs["vtm"], "VVC reference: VTM (published Kodak average, 4:4:4)", **PUBLISHED),
-        plots.compressai_curve(refs["msinn-vrlic"], "MSINN-VRLIC, the paper (published Kodak average)", **PUBLISHED),
-    ]
+    named = {
+        "msinn": (measured_kodak(model), f"MSINN {model.removeprefix('msinn-')} (ours)"),
+        "vvc": (refs["vtm"], "VVC: VTM reference, 4:4:4 (published)"),
+        "hevc": (refs["bpg"], "HEVC: BPG, 4:4:4 (published)"),
+        "av1": (refs["av1"], "AV1: libaom, 4:4:4 (published)"),
+        "jxl": (measured_kodak("jxl"), "JPEG XL: libjxl (ours)"),
+        "webp": (refs["webp"], "WebP (published)"),
+        "jpeg2000": (refs["jpeg2000"], "JPEG 2000 (published)"),
+        "jpeg": (refs["jpeg"], "JPEG (published)"),
+        "msinn-vrlic": (refs["msinn-vrlic"], "MSINN-VRLIC, the paper (published)"),
+    }
+    return {family: plots.compressai_curve(doc, name, **DASHED) for family, (doc, name) in named.items() if doc}
 
 
 def save_figure(figure: Figure, path: Path) -> None:
@@ -37,9 +50,9 @@ def save_figure(figure: Figure, path: Path) -> None:
 
 
 class Views:
-    def __init__(self, c: Components):
-        self.c = c
-        self.references = reference_curves()
+    def __init__(self, c: Components, model: str):
+        self.c, self.model = c, model
+        self.averages = kodak_averages(model)
 
     def show(self, session: ImageSession, result: Measured, note: str = "exact") -> dict:
         """The view of ``result``: reconstruction, before/after, readouts and both downloads,
@@ -126,17 +139,23 @@ class Views:
         return str(session.store.ensure(session.id, name, draw))
 
     def rd_figure(self, session: ImageSession, current: Measured | None) -> Figure:
+        """This image's curves (solid: MSINN, refined points, classic codecs coded on it) and
+        the Kodak averages (dashed) of MSINN, VVC, HEVC, the paper and of every other family
+        drawn for this image, so that each solid curve has its dashed counterpart."""
         w, h = session.image.size
         classic = [c | {"style": plots.CODEC_STYLES[c["key"]] | {"linewidth": 1.2}} for c in session.classic.curves()]
         refined = [
-            {"name": f"MSINN refined, effort {effort} (this image)", "style": REFINED | {"marker": plots.EFFORT_STYLES[effort]["marker"]},
+            {"name": f"MSINN refined, effort {effort}", "style": REFINED | {"marker": plots.EFFORT_STYLES[effort]["marker"]},
              "bpp": [r.bpp for r in rs], "psnr": [r.psnr for r in rs]}
             for effort, rs in session.refined_by_effort().items()
         ]  # fmt: skip
         results = session.cache.results()
-        mine = {"name": "MSINN (this image)", "bpp": [r.bpp for r in results], "psnr": [r.psnr for r in results]}
+        mine = {"name": f"MSINN {self.model.removeprefix('msinn-')} (ours)", "bpp": [r.bpp for r in results],
+                "psnr": [r.psnr for r in results]}  # fmt: skip
+        drawn = {*ALWAYS, *(curve["key"] for curve in classic)}
+        averages = [curve for family, curve in self.averages.items() if family in drawn]
         return plots.rd_plot(
-            [*self.references, *classic, mine, *refined],
+            [{"name": THIS_IMAGE}, mine, *refined, *classic, {"name": KODAK}, *averages],
             current=(current.bpp, current.psnr) if current else None,
-            title=f"This image ({w}×{h}): solid lines; published Kodak averages: dashed",
+            title=f"This image ({w}×{h}) beside the Kodak averages",
         )

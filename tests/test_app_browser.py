@@ -106,7 +106,12 @@ def test_typed_rate_and_keys_end_at_the_exact_result_and_the_downloads_match(bro
         print(f"release at {landed:.2f} → exact result: {release:.3f} s (from the last move)")
         visitor.wait(DECODED.format(rate=f"{landed:.2f}"))
         visitor.page.locator("#rd-plot img").wait_for()
-        if os.environ.get("MSINN_SCREENSHOT") == "1":
+        if os.environ.get("MSINN_SCREENSHOT") == "1":  # with the VVC and HEVC curves of this image
+            visitor.page.wait_for_function(
+                "() => /VVC/.test(document.querySelector('#classic-status')?.innerText ?? '') &&"
+                " !/background/.test(document.querySelector('#classic-status').innerText)",
+                timeout=600_000,
+            )
             visitor.page.screenshot(path=tmp_path / "app.png", full_page=True)
             shutil.copyfile(tmp_path / "app.png", SCREENSHOT)
     finally:

@@ -11,13 +11,17 @@ import pytest
 from PIL import Image
 
 from msinn.baselines import BaselineError, get_codec
+from msinn.ffmpeg_codecs import FFmpegCodec
 from msinn.pillow_codecs import PillowCodec
+from msinn.plots import codec_family
 from msinn.refine import EFFORTS
+from msinn_app.classic import BACKGROUND, SWEEPS
 from msinn_app.files import FileStore
 from msinn_app.host import ZeroGPUCodec
 from msinn_app.scheduler import CancelledError, Scheduler, wait_idle
 from msinn_app.serving import LiveSessions, Serving
 from msinn_app.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, ImageSession, grid_rates, limit_size
+from msinn_app.views import Views
 
 
 @pytest.fixture
@@ -267,4 +271,44 @@ def test_a_failing_classic_codec_is_noted_and_the_others_go_on(session, monkeypa
     monkeypatch.setattr(PillowCodec, "measure", broken)
     assert session.classic.measure("jpeg", 50) is None
     assert session.classic.errors == {"jpeg": "ffmpeg exited with status 1"}
-    assert session.classic.measure("webp", 50) is not None and session.classic.settled() == {"jpeg", "webp"}
+    assert session.classic.measure("webp", 50) is not None
+    assert session.classic.done("jpeg", 90) and session.classic.done("webp", 50) and not session.classic.done("webp", 75)
+
+
+def test_once_the_grid_is_done_vvc_and_hevc_code_the_image_in_the_background(tiny_codec, small_image, lane, refine_lane,
+                                                                             monkeypatch):  # fmt: skip
+    classic = Scheduler("classic-background", workers=1, background_workers=1)
+    session = ImageSession(tiny_codec, small_image, Serving(model=lane, classic=classic, refine=refine_lane))
+    grid_done_first = []
+    measure = FFmpegCodec.measure
+
+    def measured(self, image, quality):
+        grid_done_first.append(all(session.cached(rate) is not None for rate in (0.0, 1.0)))
+        return measure(self, image, quality)
+
+    monkeypatch.setattr(FFmpegCodec, "measure", measured)
+    try:
+        session.start_grid([0.0, 1.0])
+        deadline = time.monotonic() + 120
+        while session.busy and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not session.busy
+        curves = {curve["key"]: curve for curve in session.classic.curves()}
+        assert set(curves) == set(BACKGROUND) and all(len(curves[k]["bpp"]) == len(SWEEPS[k]) for k in BACKGROUND)
+        assert len(grid_done_first) == sum(len(SWEEPS[k]) for k in BACKGROUND) and all(grid_done_first)
+        session.classic.measure("vvc", SWEEPS["vvc"][0])  # asked for again (the compare button): not coded again
+        assert len(grid_done_first) == sum(len(SWEEPS[k]) for k in BACKGROUND)
+    finally:
+        classic.close()
+
+
+def test_each_solid_curve_of_the_rd_plot_has_its_dashed_kodak_average(session):
+    for rate in (0.0, 1.0):
+        session.encode(rate)
+    for name in ("jpeg", "jxl"):  # as the compare button adds them; JPEG XL has no published average
+        session.classic.measure(name, 50)
+    lines = Views(None, "msinn-lite").rd_figure(session, None).axes[0].get_lines()
+    solid = {codec_family(line.get_label()) for line in lines if line.get_linestyle() == "-" and len(line.get_xdata())}
+    dashed = {codec_family(line.get_label()) for line in lines if line.get_linestyle() == "--"}
+    assert solid == {"msinn", "jpeg", "jxl"}
+    assert dashed == solid | {"vvc", "hevc", "msinn-vrlic"}  # the published VVC, HEVC and paper curves always
