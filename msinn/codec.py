@@ -163,7 +163,7 @@ class Codec(Decoder):
         check_size(*rgb.size)
         start = time.perf_counter()
         x = pad(to_tensor(rgb).to(self.device), MSINN.downsampling_factor)
-        y = self.float_model.inn.analysis(x)
+        y = self.float_model.inn.analysis(x, self.float_model.tile)
         return Prepared(rgb, x, y, time.perf_counter() - start)
 
     @torch.no_grad()

@@ -121,21 +121,24 @@ class SymbolEncoder:
     rounds (y − μ)·g at the masked positions and range-codes the residuals."""
 
     def __init__(self, y: Tensor, record_bits: bool = False):
-        self.y = y
+        self.y = y  # any float dtype: converted to the coding dtype a pass at a time
         self.coder = RangeEncoder()
         self.checksum = 0
-        self.bits = torch.zeros_like(y) if record_bits else None
-        self.symbols = torch.zeros_like(y) if record_bits else None
+        self.bits = torch.zeros_like(y, dtype=torch.float64) if record_bits else None
+        self.symbols = torch.zeros_like(y, dtype=torch.float64) if record_bits else None
 
     def __call__(self, mask: Tensor, scales: Tensor, means: Tensor, gain: Tensor) -> Tensor:
-        r_hat = torch.round((self.y - means) * gain) * mask
-        values = r_hat[:, :, mask].reshape(-1).cpu().numpy().astype(np.int64)
+        # Only the masked positions are computed: the same values, half the memory.
+        selected = torch.round((self.y[:, :, mask].to(means.dtype) - means[:, :, mask]) * gain[..., 0])
+        r_hat = torch.zeros_like(means)
+        r_hat[:, :, mask] = selected
+        values = selected.reshape(-1).cpu().numpy().astype(np.int64)
         rows = TABLES.rows(scales[:, :, mask])
         self.checksum = _crc(self.checksum, values)
         bits = self._encode(values, rows, record=self.bits is not None)
         if bits is not None:
-            self.bits[:, :, mask] = torch.from_numpy(bits).to(self.bits).view_as(self.bits[:, :, mask])
-            self.symbols[:, :, mask] = r_hat[:, :, mask]
+            self.bits[:, :, mask] = torch.from_numpy(bits).to(self.bits).view_as(selected)
+            self.symbols[:, :, mask] = selected.to(self.symbols)
         return r_hat
 
     def _encode(self, values: np.ndarray, rows: np.ndarray, record: bool) -> np.ndarray | None:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from .config import MSINNConfig
 from .conv import Conv2d, conv2d
+from .tiles import map_tiles
 
 ANCHOR_PARITY = (1, 0, 1, 0, 1)  # per slice (y5, y4, y3, y2, y1): anchors where (i+j)%2 == p
 
@@ -75,12 +76,19 @@ def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = F
     return nn.Sequential(*mods)
 
 
+def radius(stack: nn.Sequential) -> int:
+    """Receptive radius of a conv stack: one per 3x3 conv."""
+    return sum(m.kernel_size[0] // 2 for m in stack if isinstance(m, nn.Conv2d))
+
+
 def bin_likelihood(gaussian: GaussianConditional, r: Tensor, scale: Tensor) -> Tensor:
     """P(r) of residuals r over unit bins under N(0, scale), with CompressAI's bounds (scale ≥
     0.11, P ≥ 1e-9): the model training's likelihoods use, differentiable in r and scale."""
     scale = gaussian.lower_bound_scale(scale)
     r = r.abs()
-    return gaussian.likelihood_lower_bound(torch.special.ndtr((0.5 - r) / scale) - torch.special.ndtr((-0.5 - r) / scale))
+    return gaussian.likelihood_lower_bound(
+        torch.special.ndtr((0.5 - r) / scale) - torch.special.ndtr((-0.5 - r) / scale)
+    )
 
 
 class SymbolCoder(Protocol):
@@ -177,19 +185,36 @@ class LatentEntropyModel(nn.Module):
         shape: tuple[int, int, int, int],
         gains: tuple[Tensor, Tensor, Tensor],
         coder: SymbolCoder,
+        tile: int | None = None,
     ) -> Tensor:
         """Real coding, shared by encoder and decoder: returns ŷ (B, C, H, W) = ``shape``.
 
         The encoder's and the decoder's ŷ are computed by these same lines, so they agree
-        bit for bit as long as the arithmetic is deterministic.
+        bit for bit as long as the arithmetic is deterministic. ``tile``: each network runs
+        over tiles of that many positions (the same values, msinn/tiles.py); the symbols of a
+        pass are still coded together, in the order of the whole latent.
         """
         gain, inv_gain, scale_gain = gains
-        like = torch.empty(shape, dtype=gain.dtype, device=gain.device)
-        ctx = self._context(support, like)
+        if support is None:
+            ctx = self._context(None, torch.empty(shape, dtype=gain.dtype, device=gain.device))
+        else:
+            ctx = map_tiles(self.cross_scale, [support], radius(self.cross_scale), tile)
         anchor = checkerboard(shape[2], shape[3], self.parity, gain.device)
-        scales, means = self._params(ctx, torch.zeros_like(ctx))
-        y_hat = (coder(anchor, scales * scale_gain, means, gain) * inv_gain + means) * anchor
-        scales, means = self._params(ctx, self.spatial(y_hat) * ~anchor)
-        r_hat = coder(~anchor, scales * scale_gain, means, gain)
-        y_hat = y_hat + (r_hat * inv_gain + means) * ~anchor
-        return self._refine(y_hat, support, inv_gain)
+        scales, means = map_tiles(lambda c: self._params(c, torch.zeros_like(c)), [ctx], 0, tile)
+        y_hat = coder(anchor, scales.mul_(scale_gain), means, gain).mul_(inv_gain).add_(means).mul_(anchor)
+        del scales, means
+        non_anchor = ~anchor
+        scales, means = map_tiles(
+            lambda c, a, m: self._params(c, self.spatial(a) * m),
+            [ctx, y_hat, non_anchor[None, None]],
+            radius(self.spatial),
+            tile,
+        )
+        del ctx
+        r_hat = coder(non_anchor, scales.mul_(scale_gain), means, gain)
+        del scales
+        y_hat.add_(r_hat.mul_(inv_gain).add_(means).mul_(non_anchor))
+        del r_hat, means
+        if self.lrp is None:
+            return y_hat
+        return map_tiles(lambda y, s: self._refine(y, s, inv_gain), [y_hat, support], radius(self.lrp), tile)

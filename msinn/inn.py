@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from .config import MSINNConfig
 from .conv import Conv2d, conv2d
+from .tiles import map_tiles
 
 
 def squeeze(x: Tensor) -> Tensor:
@@ -207,31 +208,44 @@ class MultiScaleINN(nn.Module):
             self.levels.append(units)
             channels //= 2  # split
 
-    def analysis(self, x: Tensor) -> list[Tensor]:
-        """(B, 3, H, W) → [y1 (B,6,H/2,W/2), y2 (12,H/4), y3 (24,H/8), y4 (48,H/16), y5 (48,H/16)]."""
+    def radius(self, level: int) -> int:
+        """Receptive radius of one level, in its squeezed positions: 2 per coupling (two 3x3)."""
+        return 2 * len(self.levels[level])
+
+    def _level(self, level: int, h: Tensor) -> tuple[Tensor, Tensor]:
+        h = squeeze(h)
+        for unit in self.levels[level]:
+            h = unit(h)
+        y, h = h.chunk(2, dim=1)
+        return y, h
+
+    def analysis(self, x: Tensor, tile: int | None = None) -> list[Tensor]:
+        """(B, 3, H, W) → [y1 (B,6,H/2,W/2), y2 (12,H/4), y3 (24,H/8), y4 (48,H/16), y5 (48,H/16)];
+        ``tile``: run each level over tiles of that many input positions (msinn/tiles.py)."""
         ys = []
         h = x
-        for units in self.levels:
-            h = squeeze(h)
-            for unit in units:
-                h = unit(h)
-            y, h = h.chunk(2, dim=1)
+        for level in range(len(self.levels)):
+            y, h = map_tiles(lambda t, level=level: self._level(level, t), [h], 2 * self.radius(level), tile, align=2)
             ys.append(y)
         ys.append(h)
         return ys
 
-    def level_inverse(self, level: int, y: Tensor, h: Tensor) -> Tensor:
+    def level_inverse(self, level: int, y: Tensor, h: Tensor, tile: int | None = None) -> Tensor:
         """Invert one level: latent y and passed-down part h → the level's input (unsqueezed)."""
-        z = torch.cat([y, h], dim=1)
-        for unit in reversed(self.levels[level]):
-            z = unit.inverse(z)
-        return unsqueeze(z)
 
-    def synthesis(self, ys: list[Tensor]) -> Tensor:
+        def inverse(y: Tensor, h: Tensor) -> Tensor:
+            z = torch.cat([y, h], dim=1)
+            for unit in reversed(self.levels[level]):
+                z = unit.inverse(z)
+            return unsqueeze(z)
+
+        return map_tiles(inverse, [y, h], self.radius(level), tile)
+
+    def synthesis(self, ys: list[Tensor], tile: int | None = None) -> Tensor:
         """[y1, ..., y5] → x, the exact inverse of :meth:`analysis`."""
         h = ys[4]
         for level in reversed(range(4)):
-            h = self.level_inverse(level, ys[level], h)
+            h = self.level_inverse(level, ys[level], h, tile)
         return h
 
 

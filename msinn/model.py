@@ -29,10 +29,12 @@ from .entropy import LatentEntropyModel
 from .gains import GainTables, geometric_steps
 from .inn import MultiScaleINN
 from .postfilter import PostFilter
+from .tiles import TILE
 
 
 class MSINN(nn.Module):
     downsampling_factor = 32  # INN needs 16; the H/16 checkerboard needs an even size
+    tile: int | None = TILE  # real coding runs each stage over tiles of this many positions
 
     def __init__(self, cfg: MSINNConfig):
         super().__init__()
@@ -74,12 +76,12 @@ class MSINN(nn.Module):
         tables = [t.split(LATENT_CHANNELS, dim=1) for t in self.gains(rate)]
         return [tuple(t[k][:, :, None, None] for t in tables) for k in range(len(LATENT_CHANNELS))]
 
-    def _next_support(self, k: int, y_hat: Tensor, support: Tensor | None) -> Tensor:
+    def _next_support(self, k: int, y_hat: Tensor, support: Tensor | None, tile: int | None = None) -> Tensor:
         """Decoder state after latent k: ŷ5 alone, then one more inverse INN level each."""
-        return y_hat if k == 0 else self.inn.level_inverse(4 - k, y_hat, support)
+        return y_hat if k == 0 else self.inn.level_inverse(4 - k, y_hat, support, tile)
 
-    def _post(self, x_hat: Tensor) -> Tensor:
-        return x_hat if self.post_filter is None else self.post_filter(x_hat)
+    def _post(self, x_hat: Tensor, tile: int | None = None) -> Tensor:
+        return x_hat if self.post_filter is None else self.post_filter(x_hat, tile)
 
     # -- the three methods -------------------------------------------------------------
 
@@ -110,27 +112,27 @@ class MSINN(nn.Module):
         for k, (model, gains, coder) in enumerate(zip(self.latent_models, self.slice_gains(rate_t), coders, strict=True)):
             scale = 1 if k < 2 else 2 ** (k - 1)
             latent_shape = (1, LATENT_CHANNELS[k], h * scale, w * scale)
-            y_hat = model.code(support, latent_shape, gains, coder)
+            y_hat = model.code(support, latent_shape, gains, coder, self.tile)
             coder.finish()
             if k == len(coders) - 1 and not reconstruct:
                 return None
-            support = self._next_support(k, y_hat, support)
-        return self._post(support).clamp(0, 1)
+            support = self._next_support(k, y_hat, support, self.tile)
+            del y_hat
+        return self._post(support, self.tile).clamp_(0, 1)
 
     @torch.no_grad()
     def compress(self, x: Tensor, rate: float, record_bits: bool = False, reconstruct: bool = True) -> dict:
         """x (1, 3, H, W), H and W multiples of 32 → {"strings": 5 bytes (y5 … y1),
         "checksums": 5 CRC32 of their symbols, "shape": (H/16, W/16), "x_hat": the
         reconstruction the decoder will compute}; see :meth:`compress_latents`."""
-        return self.compress_latents(self.inn.analysis(x), rate, record_bits, reconstruct)
+        return self.compress_latents(self.inn.analysis(x, self.tile), rate, record_bits, reconstruct)
 
     @torch.no_grad()
     def compress_latents(self, ys: list[Tensor], rate: float, record_bits: bool = False, reconstruct: bool = True) -> dict:
         """Code the analysis [y1 … y5] (any float dtype; coded in the model's) at ``rate``.
         ``record_bits`` adds "bits" (−log2 p per element) and "symbols" (the coded residuals
         r̂), y5 … y1; without ``reconstruct`` "x_hat" is None (saves the last synthesis level)."""
-        dtype = self.gains.log_gain.dtype
-        coders = [SymbolEncoder(y.to(dtype), record_bits) for y in ys[::-1]]
+        coders = [SymbolEncoder(y, record_bits) for y in ys[::-1]]
         shape = tuple(ys[-1].shape[2:])
         x_hat = self._code(shape, rate, coders, reconstruct)
         out = {"strings": [c.flush() for c in coders], "checksums": [c.finish() for c in coders], "shape": shape, "x_hat": x_hat}

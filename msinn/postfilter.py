@@ -2,14 +2,22 @@
 
 x̂' = x̂ + 0.3·tail(UNet(head(x̂))); the tail starts at zero so the filter starts as identity.
 With width w the UNet has stages w (full), 2w (½) and 4w (¼ resolution); needs H, W % 4 == 0.
+
+Over tiles (large images, msinn/tiles.py) each stage runs tile by tile, and each block's
+squeeze-excitation, the filter's only non-local step, takes the mean of its body's output
+over the whole image from a first sweep that sums it tile by tile (the same mean up to the
+order of additions: it moves no decoded symbol, the filter being the decoder's last step).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from .conv import Conv2d
+from .tiles import map_tiles, mean_tiles
 
 
 class ResidualConvBlock(nn.Module):
@@ -31,10 +39,25 @@ class ResidualConvBlock(nn.Module):
         )
         self.skip = Conv2d(c_in, c_out, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mean: Tensor | None = None) -> Tensor:
+        """``mean`` (B, c_out): the body output's mean over the image, when x is a tile of it."""
         out = self.body(x)
-        weight = self.excite(out.mean(dim=(2, 3)))[:, :, None, None]
+        weight = self.excite(out.mean(dim=(2, 3)) if mean is None else mean)[:, :, None, None]
         return out * weight + self.skip(x)
+
+    def image_mean(
+        self, inputs: list[Tensor], tile: int, pre: Callable[[list[Tensor]], Tensor], halo: int, align: int = 1
+    ) -> Tensor:
+        """The mean over the image of body(pre(inputs)), summed tile by tile; ``halo``: the
+        receptive radius of pre and body in the first input's positions."""
+        return mean_tiles(lambda *t: self.body(pre(list(t))), inputs, halo, tile, align)
+
+    def tiled(
+        self, inputs: list[Tensor], tile: int, pre: Callable[[list[Tensor]], Tensor], halo: int, align: int = 1
+    ) -> Tensor:
+        """``self(pre(inputs))`` over tiles: a sweep for the mean, then one for the output."""
+        mean = self.image_mean(inputs, tile, pre, halo, align)
+        return map_tiles(lambda *t: self(pre(list(t)), mean), inputs, halo, tile, align)
 
 
 class ResidualBlock(nn.Module):
@@ -73,10 +96,32 @@ class PostFilter(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, tile: int | None = None) -> Tensor:
+        """x (B, 3, H, W) → the filtered image; ``tile``: over tiles of that many pixels."""
+        if tile is not None and x.shape[-2] * x.shape[-1] > tile:
+            return self._tiled(x, tile)
         e1 = self.enc1(self.head(x))  # (B, w, H, W)
         e2 = self.enc2(self.pool(e1))  # (B, 2w, H/2, W/2)
         m = self.middle(self.enc3(self.pool(e2)))  # (B, 4w, H/4, W/4)
         d2 = self.dec2(torch.cat([self.up2(m), e2], dim=1))  # (B, 2w, H/2, W/2)
         d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))  # (B, w/2, H, W)
         return x + 0.3 * self.tail(d1)
+
+    def _tiled(self, x: Tensor, tile: int) -> Tensor:
+        """:meth:`forward` over tiles; d1 (full resolution) is never whole: the last sweep
+        goes from e1 and d2 to the output."""
+        mean1 = self.enc1.image_mean([x], tile, lambda t: self.head(t[0]), halo=3)
+        e1 = map_tiles(lambda x: self.enc1(self.head(x), mean1), [x], 3, tile)
+        e2 = self.enc2.tiled([e1], tile, lambda t: self.pool(t[0]), halo=4, align=2)
+        e3 = self.enc3.tiled([e2], tile, lambda t: self.pool(t[0]), halo=4, align=2)
+        m = map_tiles(self.middle, [e3], 2 * len(self.middle), tile)
+        d2 = self.dec2.tiled([e2, m], tile, lambda t: torch.cat([self.up2(t[1]), t[0]], dim=1), halo=2, align=2)
+        del e2, e3, m
+
+        def d1_input(t: list[Tensor]) -> Tensor:
+            return torch.cat([self.up1(t[1]), t[0]], dim=1)
+
+        mean5 = self.dec1.image_mean([e1, d2], tile, d1_input, halo=2, align=2)
+        return map_tiles(
+            lambda x, e, d: x + 0.3 * self.tail(self.dec1(d1_input([e, d]), mean5)), [x, e1, d2], 3, tile, align=2
+        )
