@@ -187,8 +187,6 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .codec import DEFAULT_MAX_PIXELS
-
     parser = argparse.ArgumentParser(prog="python -m msinn", description="MSINN learned image codec")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("compress", help="image → .msn file")
@@ -202,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     add_model_arguments(p, default="the shipped model that wrote the file")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse files claiming more pixels (default {DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--max-pixels", type=int, help="refuse files claiming more pixels (default: what this host's memory holds, at most 2^26)")
     p.set_defaults(func=cmd_decompress)
     p = sub.add_parser("info", help="print a .msn header as JSON")
     p.add_argument("input")

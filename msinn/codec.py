@@ -39,7 +39,8 @@ from torch import Tensor
 from . import bitstream
 from .bitstream import BitstreamError, Header
 from .config import LATENT_NAMES
-from .image import MAX_PIXELS, check_size, crop, load_image, pad, to_image, to_tensor
+from .image import check_size, crop, load_image, pad, to_image, to_tensor
+from .memory import host_max_pixels
 from .metrics import bits_per_pixel
 from .model import MSINN
 from .refine import effort_settings, refine
@@ -47,9 +48,6 @@ from .weights import load_weights, weights_file_id
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "msinn-lite"
-# Decoding work grows with the pixels a header claims (time and memory per megapixel: docs/FORMAT.md);
-# callers serving untrusted files lower this per call, like Pillow's limit.
-DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 
 @dataclass
@@ -134,12 +132,16 @@ class Decoder:
         return header, streams
 
     @torch.no_grad()
-    def decompress(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    def decompress(self, data: bytes, max_pixels: int | None = None) -> Image.Image:
         """Bytes of the .msn format → RGB PIL image of the original size.
 
         Raises :class:`BitstreamError` for any file that is invalid, made with other weights,
-        larger than ``max_pixels``, or whose symbols do not decode exactly here."""
+        larger than ``max_pixels``, or whose symbols do not decode exactly here. Decoding
+        work grows with the pixels a header claims (docs/FORMAT.md), so ``max_pixels``
+        defaults to what this host's memory holds (:func:`msinn.memory.host_max_pixels`);
+        callers serving untrusted files lower it, like Pillow's limit."""
         header, streams = self._unpack(data)
+        max_pixels = host_max_pixels() if max_pixels is None else max_pixels
         if header.height * header.width > max_pixels:
             raise BitstreamError(f"image of {header.width}x{header.height} exceeds the {max_pixels:,} pixel limit of this decoder")
         f = MSINN.downsampling_factor

@@ -67,12 +67,12 @@ def load_image(source: str | Path | Image.Image) -> Image.Image:
 def to_tensor(image: Image.Image, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """RGB PIL image → (1, 3, H, W); float in [0, 1], or uint8 with dtype=torch.uint8."""
     t = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None]
-    return t if dtype == torch.uint8 else t.to(dtype) / 255
+    return t if dtype == torch.uint8 else t.to(dtype).div_(255)
 
 
 def to_image(x: torch.Tensor) -> Image.Image:
     """(1, 3, H, W) float in [0, 1] → RGB PIL image, rounded to 8 bits."""
-    arr = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    arr = x[0].clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()  # one copy of x
     return Image.fromarray(arr)
 
 

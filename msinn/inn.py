@@ -221,11 +221,12 @@ class MultiScaleINN(nn.Module):
 
     def analysis(self, x: Tensor, tile: int | None = None) -> list[Tensor]:
         """(B, 3, H, W) → [y1 (B,6,H/2,W/2), y2 (12,H/4), y3 (24,H/8), y4 (48,H/16), y5 (48,H/16)];
-        ``tile``: run each level over tiles of that many input positions (msinn/tiles.py)."""
+        ``tile``: run each level over tiles of that many squeezed positions (msinn/tiles.py)."""
         ys = []
         h = x
         for level in range(len(self.levels)):
-            y, h = map_tiles(lambda t, level=level: self._level(level, t), [h], 2 * self.radius(level), tile, align=2)
+            level_tile = None if tile is None else 4 * tile  # in the level's input positions
+            y, h = map_tiles(lambda t, level=level: self._level(level, t), [h], 2 * self.radius(level), level_tile, align=2)
             ys.append(y)
         ys.append(h)
         return ys

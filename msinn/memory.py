@@ -1,0 +1,48 @@
+"""What coding costs in memory, and the largest image this host can decode.
+
+Coding runs tile by tile (msinn/tiles.py), so the hidden activations take a bounded amount
+(a few hundred MB at most, whatever the image) and what grows with the image is the
+latent-sized state kept whole between stages. :data:`BYTES_PER_PIXEL` is that growth,
+measured as peak RSS of a fresh process with ``python -m benchmarks.large_image`` (4000×3000
+against a Kodak image; docs/FORMAT.md has the figures and the machine). The decoder's default
+``max_pixels`` (:func:`host_max_pixels`) is what this host's memory holds at that rate,
+capped at the format's limit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .image import MAX_PIXELS
+
+BYTES_PER_PIXEL = 130  # decode peak RSS growth per pixel, lite and mid (encode: ENCODE_BYTES_PER_PIXEL)
+ENCODE_BYTES_PER_PIXEL = 160
+_CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def host_memory() -> int:
+    """Bytes this process may use: physical memory, or the container's limit if lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in _CGROUP_LIMITS:
+        try:
+            value = path.read_text().strip()
+        except OSError:
+            continue
+        if value.isdigit():
+            total = min(total, int(value))
+    return total
+
+
+def resident_memory() -> int:
+    """Bytes this process has in memory now (Linux; 0 where unknown)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def host_max_pixels(bytes_per_pixel: int = BYTES_PER_PIXEL) -> int:
+    """The most pixels a decode can hold in what this host has left (≥ 1 MP, ≤ the format's 64 MP)."""
+    free = host_memory() - resident_memory()
+    return max(min(free // bytes_per_pixel, MAX_PIXELS), 1 << 20)
