@@ -45,6 +45,8 @@ torch.set_num_threads(int(sys.argv[1]))
 for i in range(int(sys.argv[3])):
     data = open(f"{sys.argv[2]}/{i}.msn", "rb").read()
     codec = msinn.load(msinn.model_for(data), device="cpu")  # the file names its model
+    if len(sys.argv) > 5:
+        codec.model.tile = int(sys.argv[5])  # every stage over small tiles: not part of the format
     codec.decompress(data).save(f"{sys.argv[2]}/{i}.{sys.argv[4]}.png")
 """
 
@@ -62,15 +64,16 @@ def encoded_photo(tmp_path_factory, request):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "threads, env",
-    [("1", None), ("2", None), ("3", None), ("2", OLD_CPU)],
-    ids=["1-thread", "2-threads", "3-threads", "no-avx2-kernels"],
+    "threads, env, tile",
+    [("1", None, None), ("2", None, None), ("3", None, None), ("2", OLD_CPU, None), ("1", OLD_CPU, 4096)],
+    ids=["1-thread", "2-threads", "3-threads", "no-avx2-kernels", "no-avx2-kernels-in-tiles"],
 )
-def test_photo_decodes_identically_in_other_processes(encoded_photo, threads, env):
+def test_photo_decodes_identically_in_other_processes(encoded_photo, threads, env, tile):
     """Identical pixels means identical symbols: a row flip would desynchronise the coder
-    (and the symbol checksum would refuse the file)."""
-    tag = f"dec{threads}{'old' if env else ''}"
-    _run(DECODE, threads, str(encoded_photo), str(len(RATES)), tag, env=env)
+    (and the symbol checksum would refuse the file). The photo is encoded whole; decoding
+    it over tiles (msinn/tiles.py) elsewhere gives the same pixels."""
+    tag = f"dec{threads}{'old' if env else ''}{tile or ''}"
+    _run(DECODE, threads, str(encoded_photo), str(len(RATES)), tag, *([str(tile)] if tile else []), env=env)
     for i in range(len(RATES)):
         encoder_view = np.asarray(Image.open(encoded_photo / f"{i}.enc.png"))
         decoded = np.asarray(Image.open(encoded_photo / f"{i}.{tag}.png"))
