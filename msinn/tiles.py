@@ -21,7 +21,7 @@ A stage with up to :data:`TILE` positions runs whole.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from torch import Tensor
 
@@ -54,7 +54,7 @@ def _window(x: Tensor | None, rows: Span, cols: Span, ref: tuple[int, int]) -> T
     return x[..., round(rows[0] * fy) : round(rows[1] * fy), round(cols[0] * fx) : round(cols[1] * fx)]
 
 
-def windows(height: int, width: int, halo: int, tile: int, align: int = 1):
+def windows(height: int, width: int, halo: int, tile: int, align: int = 1) -> Iterator[tuple[Span, Span, Span, Span]]:
     """Each tile of :func:`grid` as (rows, cols, window rows, window cols): the window is the
     tile widened by ``halo`` (rounded up to ``align``) on every side, clipped to the stage."""
     halo = -(-halo // align) * align
