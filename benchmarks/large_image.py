@@ -85,7 +85,8 @@ def main() -> None:
         mosaic(width, height).save(folder / "large.png")
         rows = {}
         for name, src in [("kodim23", KODAK), (args.size, folder / "large.png")]:
-            mp = Image.open(src).width * Image.open(src).height / 1e6
+            with Image.open(src) as im:
+                mp = im.width * im.height / 1e6
             enc = step("encode", args.model, src, folder / f"{name}.msn", args.rate)
             dec = step("decode", args.model, folder / f"{name}.msn", folder / f"{name}.dec.png", args.rate)
             rows[name] = (mp, enc, dec)

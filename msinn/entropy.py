@@ -86,9 +86,7 @@ def bin_likelihood(gaussian: GaussianConditional, r: Tensor, scale: Tensor) -> T
     0.11, P ≥ 1e-9): the model training's likelihoods use, differentiable in r and scale."""
     scale = gaussian.lower_bound_scale(scale)
     r = r.abs()
-    return gaussian.likelihood_lower_bound(
-        torch.special.ndtr((0.5 - r) / scale) - torch.special.ndtr((-0.5 - r) / scale)
-    )
+    return gaussian.likelihood_lower_bound(torch.special.ndtr((0.5 - r) / scale) - torch.special.ndtr((-0.5 - r) / scale))
 
 
 class SymbolCoder(Protocol):

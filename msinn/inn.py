@@ -242,11 +242,11 @@ class MultiScaleINN(nn.Module):
 
         return map_tiles(inverse, [y, h], self.radius(level), tile)
 
-    def synthesis(self, ys: list[Tensor], tile: int | None = None) -> Tensor:
+    def synthesis(self, ys: list[Tensor]) -> Tensor:
         """[y1, ..., y5] → x, the exact inverse of :meth:`analysis`."""
         h = ys[4]
         for level in reversed(range(4)):
-            h = self.level_inverse(level, ys[level], h, tile)
+            h = self.level_inverse(level, ys[level], h)
         return h
 
 

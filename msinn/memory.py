@@ -16,8 +16,7 @@ from pathlib import Path
 
 from .image import MAX_PIXELS
 
-BYTES_PER_PIXEL = 130  # decode peak RSS growth per pixel, lite and mid (encode: ENCODE_BYTES_PER_PIXEL)
-ENCODE_BYTES_PER_PIXEL = 160
+BYTES_PER_PIXEL = 130  # decode peak RSS growth per pixel, measured with lite (docs/FORMAT.md)
 _CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
