@@ -22,32 +22,52 @@ from torch import Tensor, nn
 _BLOCK = 16384  # output columns per block: the (O, block) accumulator stays in L2
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, padding: int = 0) -> Tensor:
-    """``F.conv2d`` with stride 1; x (B, C, H, W), weight (O, C, k, k) → (B, O, H', W')."""
+def conv2d(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, padding: int = 0, taps: list[tuple[int, int]] | None = None
+) -> Tensor:
+    """``F.conv2d`` with stride 1; x (B, C, H, W), weight (O, C, k, k) → (B, O, H', W').
+    ``taps``: the (dy, dx) where weight may be non-zero (a masked kernel); the float64 path
+    skips the others, whose zero products would leave every sum unchanged."""
     k = weight.shape[-1]
     if x.dtype != torch.float64 or x.device.type != "cpu" or weight.shape[-2] != k or 2 * padding != k - 1:
         return F.conv2d(x, weight, bias, padding=padding)
-    return torch.cat([_conv_same_f64(image, weight, bias) for image in x]) if len(x) > 1 else _conv_same_f64(x[0], weight, bias)
+    taps = taps or [(dy, dx) for dy in range(k) for dx in range(k)]
+    if len(x) == 1:
+        return _conv_same_f64(x[0], weight, bias, taps)
+    return torch.cat([_conv_same_f64(image, weight, bias, taps) for image in x])
 
 
-def _conv_same_f64(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """One image x (C, H, W), 'same' padding → (1, O, H, W) by k² accumulated GEMMs."""
+def _conv_same_f64(x: Tensor, weight: Tensor, bias: Tensor | None, taps: list[tuple[int, int]]) -> Tensor:
+    """One image x (C, H, W), 'same' padding → (1, O, H, W) by one accumulated GEMM per tap."""
     c, h, w = x.shape
     o, k, p = weight.shape[0], weight.shape[-1], weight.shape[-1] // 2
     stride = w + 2 * p
-    flat = F.pad(x, (p, p, p, p + 1)).reshape(c, -1) if p else x.reshape(c, -1)
-    taps = [(weight[:, :, dy, dx], dy * stride + dx) for dy in range(k) for dx in range(k)]
+    flat = _padded(x, p).reshape(c, -1) if p else x.reshape(c, -1)
+    # Each tap's (O, C) matrix contiguous, so that the GEMMs do not copy it once per block.
+    per_tap = weight.permute(2, 3, 0, 1).contiguous()
+    matrices = [(per_tap[dy, dx], dy * stride + dx) for dy, dx in taps]
     length = h * stride
     out = torch.empty(o, length, dtype=x.dtype)
-    start_bias = (bias if bias is not None else torch.zeros(o, dtype=x.dtype))[:, None]
+    # Start from the bias and accumulate every tap in place: an out= GEMM into a column block
+    # would go through a temporary.
+    out.copy_(bias[:, None].expand(o, length)) if bias is not None else out.zero_()
     for s in range(0, length, _BLOCK):
         n = min(_BLOCK, length - s)
         block = out[:, s : s + n]
-        (w0, off0), *rest = taps
-        torch.addmm(start_bias, w0, flat[:, s + off0 : s + off0 + n], out=block)
-        for wk, off in rest:
+        for wk, off in matrices:
             block.addmm_(wk, flat[:, s + off : s + off + n])
     return out.view(1, o, h, stride)[..., :w]
+
+
+def _padded(x: Tensor, p: int) -> Tensor:
+    """x (C, H, W) inside a zero border: p rows above, p + 1 below, p columns each side
+    (``F.pad`` would write the interior twice: zeros first)."""
+    c, h, w = x.shape
+    out = x.new_empty(c, h + 2 * p + 1, w + 2 * p)
+    for border in (out[:, :p], out[:, h + p :], out[:, p : h + p, :p], out[:, p : h + p, w + p :]):
+        border.zero_()
+    out[:, p : h + p, p : w + p] = x
+    return out
 
 
 class Conv2d(nn.Conv2d):

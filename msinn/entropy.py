@@ -60,9 +60,10 @@ class MaskedConv2d(Conv2d):
     def __init__(self, c_in: int, c_out: int, kind: str):
         super().__init__(c_in, c_out, 3, padding=1)
         self.register_buffer("mask", torch.tensor(self.MASKS[kind], dtype=torch.float32))
+        self.taps = [(dy, dx) for dy, row in enumerate(self.MASKS[kind]) for dx, keep in enumerate(row) if keep]
 
     def forward(self, x: Tensor) -> Tensor:
-        return conv2d(x, self.weight * self.mask, self.bias, padding=1)
+        return conv2d(x, self.weight * self.mask, self.bias, padding=1, taps=self.taps)
 
 
 def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = False) -> nn.Sequential:
@@ -137,6 +138,16 @@ class LatentEntropyModel(nn.Module):
         scales, means = self.entropy_parameters(torch.cat([ctx, spatial], dim=1)).chunk(2, dim=1)
         return scales, means
 
+    def _params_at(self, mask: Tensor, ctx: Tensor, spatial: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`_params` at the positions of ``mask`` (H, W) only, zero elsewhere; spatial
+        None: zeros. A coding pass needs only its own positions' parameters, and the network
+        is pointwise: the same values at half the cost."""
+        picked = ctx[:, :, mask]  # (B, 2C, N)
+        spatial = torch.zeros_like(picked) if spatial is None else spatial[:, :, mask]
+        out = ctx.new_zeros(ctx.shape)
+        out[:, :, mask] = self.entropy_parameters(torch.cat([picked, spatial], dim=1)[..., None])[..., 0]
+        return out.chunk(2, dim=1)
+
     def _refine(self, y_hat: Tensor, support: Tensor | None, inv_gain: Tensor) -> Tensor:
         """LRP: move ŷ by at most half a quantisation step, predicted from (ŷ, ĥ)."""
         if self.lrp is None:
@@ -198,12 +209,12 @@ class LatentEntropyModel(nn.Module):
         else:
             ctx = map_tiles(self.cross_scale, [support], radius(self.cross_scale), tile)
         anchor = checkerboard(shape[2], shape[3], self.parity, gain.device)
-        scales, means = map_tiles(lambda c: self._params(c, torch.zeros_like(c)), [ctx], 0, tile)
+        scales, means = map_tiles(lambda c, m: self._params_at(m[0, 0], c), [ctx, anchor[None, None]], 0, tile)
         y_hat = coder(anchor, scales.mul_(scale_gain), means, gain).mul_(inv_gain).add_(means).mul_(anchor)
         del scales, means
         non_anchor = ~anchor
         scales, means = map_tiles(
-            lambda c, a, m: self._params(c, self.spatial(a) * m),
+            lambda c, a, m: self._params_at(m[0, 0], c, self.spatial(a)),
             [ctx, y_hat, non_anchor[None, None]],
             radius(self.spatial),
             tile,
