@@ -124,15 +124,15 @@ class Handlers:
         tab.open(session, rate)
         if session.notice:
             gr.Warning(session.notice)
-        first = {c.notice: f"⚠️ {session.notice}" if session.notice else "", c.timer: gr.Timer(active=True),
+        first = {c.notice: text.notice(session), c.timer: gr.Timer(active=True),
                  c.classic_status: "", c.refine_status: text.REFINE_HINT}  # fmt: skip
         progress(0.4, desc=f"Coding at rate {rate:.2f}")
-        started = False
-        for update in self._exact(tab, rate, extra=first):
+        for n, update in enumerate(self._exact(tab, rate, extra=first)):
             yield update
-            if not started:
+            if n == 0:
                 session.start_grid()
-                started = True
+        if session.large and tab.session is session:  # not replaced meanwhile: say what it costs
+            yield {c.notice: text.notice(session, session.cached(rate))}
 
     def _preview_rate(self, tab: Tab, rate: float | None):
         """While the rate moves: the cached result nearest to it, at once (no coding)."""

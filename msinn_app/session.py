@@ -36,13 +36,13 @@ from .classic import ClassicComparison
 from .files import FileStore
 from .results import RateCache
 from .scheduler import CancelledError
-from .serving import Serving
+from .serving import LARGE_PIXELS, Serving
 
 # The viewer's size limit (the codec itself takes up to 16384 px per side): larger uploads
 # are downscaled so that one coding job stays within a few seconds on one CPU core.
 VIEW_MAX_SIDE = 2048
 VIEW_MAX_PIXELS = 2_000_000
-GRID_STEP = 0.5  # rate spacing of the background grid
+GRID_STEP = 0.5  # rate spacing of the background grid up to LARGE_PIXELS; doubled above
 
 
 def limit_size(image: Image.Image) -> tuple[Image.Image, str | None]:
@@ -60,11 +60,20 @@ def limit_size(image: Image.Image) -> tuple[Image.Image, str | None]:
     return image.resize(size, Image.Resampling.LANCZOS), notice
 
 
+def grid_step(pixels: int) -> float:
+    """Rate spacing of an image's background grid: GRID_STEP, doubled for a large image (its
+    grid steps cost several times a Kodak image's; the viewer's 2 MP one has 12 steps of 1.0 on
+    the 0–11 range instead of 23)."""
+    return GRID_STEP * (2 if pixels > LARGE_PIXELS else 1)
+
+
 def grid_rates(rate_range: tuple[float, float], step: float = GRID_STEP) -> list[float]:
     """Rates lo, lo + step, …, hi ordered coarse to fine (both ends, then ever finer
     strides), so a partly filled grid already spans the whole range."""
     lo, hi = rate_range
     rates = list(np.arange(lo, hi + step / 2, step).round(6))
+    if rates[-1] < hi - 1e-9:  # a step that does not divide the range still ends at hi
+        rates.append(hi)
     n = len(rates) - 1
     order, stride = [0, n], 1 << max(n.bit_length() - 1, 0)
     while stride:
@@ -116,11 +125,17 @@ class ImageSession:
         self.owner = owner if owner is not None else self.id
         self.image, self.notice = limit_size(to_rgb(image))
         self.lane = serving.model
-        self.source = self.lane.run(self.owner, codec.prepare, self.image)
+        self.pixels = self.image.size[0] * self.image.size[1]
+        self.source = self.lane.run(self.owner, self._foreground, codec.prepare, self.image)
         self.cache = RateCache()
         self.classic = ClassicComparison(self.image, self.owner, serving.classic)
         self._refine_wanted: tuple[float, int] | None = None  # the latest refine request
         self._closed = threading.Event()
+
+    @property
+    def large(self) -> bool:
+        """Above LARGE_PIXELS: coded with more threads and a coarser grid."""
+        return self.pixels > LARGE_PIXELS
 
     @property
     def version(self) -> int:
@@ -145,6 +160,11 @@ class ImageSession:
 
     # Coding (each model call one job) ----------------------------------------------------
 
+    def _foreground(self, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)`` inside a foreground job, with the threads the serving gives this image."""
+        with self.serving.model_threads(self.pixels):
+            return fn(*args)
+
     def _encode_now(self, rate: float, details: bool) -> Measured:
         """Code and measure at ``rate`` in the calling thread (inside a job)."""
         old = self.cached(rate)
@@ -162,7 +182,7 @@ class ImageSession:
         old = self.cached(rate)
         if old is not None and (old.encoded.bits or not details):
             return old
-        return self.lane.run(self.owner, self._encode_now, rate, details, slot=slot)
+        return self.lane.run(self.owner, self._foreground, self._encode_now, rate, details, slot=slot)
 
     def _decode_now(self, result: Measured) -> Measured:
         decoded = decode_checked(result, self.codec.decompress)
@@ -175,7 +195,7 @@ class ImageSession:
         result = self.encode(rate, slot=slot)
         if result.decode_s is not None:
             return result
-        return self.lane.run(self.owner, self._decode_now, result, slot=slot)
+        return self.lane.run(self.owner, self._foreground, self._decode_now, result, slot=slot)
 
     def exact(self, rate: float, slot: Hashable | None = None) -> Measured:
         """Encode with details and decode at ``rate``."""
@@ -265,7 +285,8 @@ class ImageSession:
             self.classic.start_background()
 
     def _grid_step(self, rate: float) -> None:
-        result = self._encode_now(rate, details=False)
+        with self.serving.model_threads():
+            result = self._encode_now(rate, details=False)
         if self.store is not None and not self._closed.is_set():
             try:
                 self.files(result)  # so that showing it later costs no PNG encoding
@@ -274,11 +295,11 @@ class ImageSession:
                     raise
 
     def start_grid(self, rates: Iterable[float] | None = None) -> None:
-        """Code ``rates`` (default: ``grid_rates``) as background steps of this owner, then the
-        classic codecs of ``classic.BACKGROUND`` on the classic lane; count this session among
+        """Code ``rates`` (default: ``grid_rates`` at this image's ``grid_step``) as background
+        steps of this owner, then the classic codecs of ``classic.BACKGROUND`` on the classic lane; count this session among
         the server's live ones (the oldest beyond the bound closes)."""
         self.serving.live.add(self)
-        rates = grid_rates(self.codec.rate_range) if rates is None else list(rates)
+        rates = grid_rates(self.codec.rate_range, grid_step(self.pixels)) if rates is None else list(rates)
         self.lane.background(self.owner, self._grid_steps(rates))
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from msinn import Measured
 
-from .session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE
+from .session import GRID_STEP, VIEW_MAX_PIXELS, VIEW_MAX_SIDE, ImageSession, grid_step
 
 REFINE_HINT = "**Refine**: the encoder searches for a better file at this rate (slower encode, same decoder)."
 NO_IMAGE = "Upload an image first."
@@ -54,6 +54,21 @@ def readouts(result: Measured, note: str) -> str:
         f"| {result.bpp:.4f} | {result.psnr:.2f} dB | {result.ms_ssim:.4f} | {len(result.data):,} B "
         f"| {24 / result.bpp:.1f} : 1 | {result.encode_s:.2f} s | {decode} |"
     )
+
+
+def notice(session: ImageSession, first: Measured | None = None) -> str:
+    """The notice under the image: why it was downscaled, and for a large image, given its
+    ``first`` exact result, what the image costs here."""
+    lines = [f"⚠️ {session.notice}"] if session.notice else []
+    if session.large and first is not None:
+        decode = f" and {first.decode_s:.1f} s to decode" if first.decode_s is not None else ""
+        lines.append(
+            f"ℹ️ A large image ({session.pixels / 1e6:.1f} MP) is slow to code: its first rate took "
+            f"{first.encode_s:.1f} s to code{decode} on this server, and each new rate will take about as "
+            f"long. While the slider moves, previews come from rates {grid_step(session.pixels):g} apart "
+            f"(not {GRID_STEP:g})."
+        )
+    return "\n\n".join(lines)
 
 
 def preview_note(rate: float) -> str:

@@ -8,8 +8,11 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+import msinn_app.serving
+import msinn_app.session
 from msinn.baselines import BaselineError, get_codec
 from msinn.ffmpeg_codecs import FFmpegCodec
 from msinn.pillow_codecs import PillowCodec
@@ -20,7 +23,17 @@ from msinn_app.files import FileStore
 from msinn_app.host import ZeroGPUCodec
 from msinn_app.scheduler import CancelledError, Scheduler, wait_idle
 from msinn_app.serving import LiveSessions, Serving
-from msinn_app.session import VIEW_MAX_PIXELS, VIEW_MAX_SIDE, ImageSession, grid_rates, limit_size
+from msinn_app.session import (
+    GRID_STEP,
+    LARGE_PIXELS,
+    VIEW_MAX_PIXELS,
+    VIEW_MAX_SIDE,
+    ImageSession,
+    grid_rates,
+    grid_step,
+    limit_size,
+)
+from msinn_app.text import notice
 from msinn_app.views import Views
 
 
@@ -60,6 +73,44 @@ def test_grid_rates_cover_the_range_ends_first():
     rates = grid_rates((0.0, 11.0))
     assert sorted(rates) == [i / 2 for i in range(23)]
     assert rates[:2] == [0.0, 11.0]
+
+
+def test_a_large_image_gets_a_coarser_grid_that_still_ends_at_the_top_rate():
+    assert grid_step(LARGE_PIXELS) == GRID_STEP and grid_step(LARGE_PIXELS + 1) == 2 * GRID_STEP
+    assert sorted(grid_rates((0.0, 11.0), grid_step(VIEW_MAX_PIXELS))) == [float(i) for i in range(12)]
+    assert sorted(grid_rates((0.0, 3.5), 1.0)) == [0.0, 1.0, 2.0, 3.0, 3.5]
+
+
+@pytest.fixture
+def large_at_1000_pixels(monkeypatch):
+    """Images above 1000 px count as large (the real bound is 1 MP)."""
+    monkeypatch.setattr(msinn_app.serving, "LARGE_PIXELS", 1000)
+    monkeypatch.setattr(msinn_app.session, "LARGE_PIXELS", 1000)
+
+
+def test_a_large_images_requests_run_on_every_core_and_its_grid_on_the_hosts_threads(
+    tiny_codec, small_image, serving, lane, large_at_1000_pixels, monkeypatch
+):
+    serving.threads, serving.large_threads = 1, 2
+    threads, encode = [], tiny_codec.encode
+    monkeypatch.setattr(tiny_codec, "encode", lambda *a, **k: threads.append(torch.get_num_threads()) or encode(*a, **k))
+    before = torch.get_num_threads()
+    session = ImageSession(tiny_codec, small_image, serving)
+    assert session.large
+    session.encode(1.0)
+    session.start_grid([0.0])
+    assert wait_idle(lane, session.owner, 60)
+    assert threads == [2, 1]  # the request, then the grid step
+    assert torch.get_num_threads() == before  # the caller's own count is untouched
+
+
+def test_a_large_image_says_what_it_costs(tiny_codec, small_image, serving, large_at_1000_pixels):
+    session = ImageSession(tiny_codec, small_image, serving)
+    first = session.decode(2.0)
+    text = notice(session, first)
+    assert f"{first.encode_s:.1f} s to code and {first.decode_s:.1f} s to decode" in text
+    assert f"{grid_step(session.pixels):g} apart" in text
+    assert notice(session) == ""  # before its first result, and for an image kept at its size
 
 
 @pytest.mark.parametrize(("size", "expected"), [((3000, 1000), (VIEW_MAX_SIDE, 682)), ((1800, 1800), (1414, 1414))])
