@@ -10,7 +10,8 @@ convolution of a (C, H, W) image is k² matrix products accumulated into one out
     contiguous window x_flat[:, dy·S+dx : dy·S+dx + H·S], so out (O, H·S) += w[:, :, dy, dx] @ window
 
 (no im2col copy; the 2p extra columns of each output row are dropped at the end). Columns go
-in blocks so that the accumulated output stays in cache.
+in blocks so that the accumulated output stays in cache. A masked kernel (the checkerboard
+context's) names its non-zero taps, and only those are multiplied.
 """
 
 from __future__ import annotations
