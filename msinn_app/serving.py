@@ -8,10 +8,6 @@ process and closes it at exit, tests build their own.
 - ``classic``: the classic codecs (ffmpeg, Pillow), below the model's CPU priority, so they
   never hold up the model; one background worker lower still codes each image with VVC and
   HEVC once its grid is done.
-- ``threads``: torch threads of one model call (the host's, one by default), so that two
-  visitors each have a core; ``large_threads`` those of a foreground call on a large image
-  (above ``LARGE_PIXELS``), every core by default: on one thread a 2 MP image's exact result
-  takes ~10 s on a 2-core AVX2 host, on two ~6 s. Background grids run on ``threads``.
 - ``refine``: encoder searches at effort 1 and 2 (tens of seconds of one core per Kodak
   image, minutes at 2 MP, and up to a few GB): two workers, round robin across owners, below
   the background grid's priority, so they hold up neither the slider's exact results nor
@@ -20,37 +16,13 @@ process and closes it at exit, tests build their own.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import torch
-
 from .scheduler import Scheduler
-
-LARGE_PIXELS = 1_000_000  # images above this count as large: more threads, a coarser grid
-
-
-def _cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` torch threads in the calling thread only (torch keeps
-    the count per thread, for OpenMP and MKL alike), then restore the caller's."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class Closable(Protocol):
@@ -84,8 +56,6 @@ class Serving:
     classic: Scheduler
     refine: Scheduler
     live: LiveSessions = field(default_factory=lambda: LiveSessions(8))
-    threads: int = field(default_factory=torch.get_num_threads)
-    large_threads: int = field(default_factory=_cores)
 
     @classmethod
     def create(cls, model_workers: int = 2, live_sessions: int = 8) -> Serving:
@@ -95,13 +65,6 @@ class Serving:
             refine=Scheduler("refine", workers=2, background_workers=0, nice=15),
             live=LiveSessions(live_sessions),
         )
-
-    def model_threads(self, pixels: int | None = None) -> contextlib.AbstractContextManager[None]:
-        """The threads of one model call: ``large_threads`` for a foreground call on an image
-        of more than LARGE_PIXELS ``pixels``, else ``threads``. Set in the calling worker each
-        time, because a thread's first torch call takes whatever count is global then."""
-        large = pixels is not None and pixels > LARGE_PIXELS
-        return torch_threads(self.large_threads if large else self.threads)
 
     def close(self) -> None:
         """Close every lane: no thread is inside torch afterwards; a running refinement stops

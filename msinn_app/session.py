@@ -36,12 +36,13 @@ from .classic import ClassicComparison
 from .files import FileStore
 from .results import RateCache
 from .scheduler import CancelledError
-from .serving import LARGE_PIXELS, Serving
+from .serving import Serving
 
 # The viewer's size limit (the codec itself takes up to 16384 px per side): larger uploads
 # are downscaled so that one coding job stays within a few seconds on one CPU core.
 VIEW_MAX_SIDE = 2048
 VIEW_MAX_PIXELS = 2_000_000
+LARGE_PIXELS = 1_000_000  # above this an image is large: a coarser grid, a note on its cost
 GRID_STEP = 0.5  # rate spacing of the background grid up to LARGE_PIXELS; doubled above
 
 
@@ -126,7 +127,7 @@ class ImageSession:
         self.image, self.notice = limit_size(to_rgb(image))
         self.lane = serving.model
         self.pixels = self.image.size[0] * self.image.size[1]
-        self.source = self.lane.run(self.owner, self._foreground, codec.prepare, self.image)
+        self.source = self.lane.run(self.owner, codec.prepare, self.image)
         self.cache = RateCache()
         self.classic = ClassicComparison(self.image, self.owner, serving.classic)
         self._refine_wanted: tuple[float, int] | None = None  # the latest refine request
@@ -134,7 +135,7 @@ class ImageSession:
 
     @property
     def large(self) -> bool:
-        """Above LARGE_PIXELS: coded with more threads and a coarser grid."""
+        """Above LARGE_PIXELS: a coarser grid, and the viewer says what it costs."""
         return self.pixels > LARGE_PIXELS
 
     @property
@@ -160,11 +161,6 @@ class ImageSession:
 
     # Coding (each model call one job) ----------------------------------------------------
 
-    def _foreground(self, fn: Callable, *args: Any) -> Any:
-        """``fn(*args)`` inside a foreground job, with the threads the serving gives this image."""
-        with self.serving.model_threads(self.pixels):
-            return fn(*args)
-
     def _encode_now(self, rate: float, details: bool) -> Measured:
         """Code and measure at ``rate`` in the calling thread (inside a job)."""
         old = self.cached(rate)
@@ -182,7 +178,7 @@ class ImageSession:
         old = self.cached(rate)
         if old is not None and (old.encoded.bits or not details):
             return old
-        return self.lane.run(self.owner, self._foreground, self._encode_now, rate, details, slot=slot)
+        return self.lane.run(self.owner, self._encode_now, rate, details, slot=slot)
 
     def _decode_now(self, result: Measured) -> Measured:
         decoded = decode_checked(result, self.codec.decompress)
@@ -195,7 +191,7 @@ class ImageSession:
         result = self.encode(rate, slot=slot)
         if result.decode_s is not None:
             return result
-        return self.lane.run(self.owner, self._foreground, self._decode_now, result, slot=slot)
+        return self.lane.run(self.owner, self._decode_now, result, slot=slot)
 
     def exact(self, rate: float, slot: Hashable | None = None) -> Measured:
         """Encode with details and decode at ``rate``."""
@@ -285,8 +281,7 @@ class ImageSession:
             self.classic.start_background()
 
     def _grid_step(self, rate: float) -> None:
-        with self.serving.model_threads():
-            result = self._encode_now(rate, details=False)
+        result = self._encode_now(rate, details=False)
         if self.store is not None and not self._closed.is_set():
             try:
                 self.files(result)  # so that showing it later costs no PNG encoding

@@ -8,10 +8,8 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import msinn_app.serving
 import msinn_app.session
 from msinn.baselines import BaselineError, get_codec
 from msinn.ffmpeg_codecs import FFmpegCodec
@@ -84,24 +82,16 @@ def test_a_large_image_gets_a_coarser_grid_that_still_ends_at_the_top_rate():
 @pytest.fixture
 def large_at_1000_pixels(monkeypatch):
     """Images above 1000 px count as large (the real bound is 1 MP)."""
-    monkeypatch.setattr(msinn_app.serving, "LARGE_PIXELS", 1000)
     monkeypatch.setattr(msinn_app.session, "LARGE_PIXELS", 1000)
 
 
-def test_a_large_images_requests_run_on_every_core_and_its_grid_on_the_hosts_threads(
-    tiny_codec, small_image, serving, lane, large_at_1000_pixels, monkeypatch
-):
-    serving.threads, serving.large_threads = 1, 2
-    threads, encode = [], tiny_codec.encode
-    monkeypatch.setattr(tiny_codec, "encode", lambda *a, **k: threads.append(torch.get_num_threads()) or encode(*a, **k))
-    before = torch.get_num_threads()
+def test_a_large_images_grid_is_every_1_0_rate(tiny_codec, small_image, serving, lane, large_at_1000_pixels):
     session = ImageSession(tiny_codec, small_image, serving)
     assert session.large
-    session.encode(1.0)
-    session.start_grid([0.0])
-    assert wait_idle(lane, session.owner, 60)
-    assert threads == [2, 1]  # the request, then the grid step
-    assert torch.get_num_threads() == before  # the caller's own count is untouched
+    session.start_grid()
+    assert wait_idle(lane, session.owner, 120)
+    lo, hi = tiny_codec.rate_range
+    assert sorted(r.rate for r in session.cache.results()) == sorted(grid_rates((lo, hi), 2 * GRID_STEP))
 
 
 def test_a_large_image_says_what_it_costs(tiny_codec, small_image, serving, large_at_1000_pixels):
