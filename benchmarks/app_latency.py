@@ -146,7 +146,7 @@ class Visitor:
         return steps, landed, time.perf_counter() - start
 
     def release_at(self, rate: float) -> tuple[float, float, float]:
-        """Drag to ``rate`` and release (first nudged off the 0.5 grid the cache fills, where
+        """Drag to ``rate`` and release (first nudged off the grid of halves the cache fills, where
         the preview would already be exact); returns the rate, seconds to its exact result and
         seconds to the decoded one."""
         if abs(rate * 2 - round(rate * 2)) < 0.1:

@@ -64,7 +64,8 @@ def complexity_msinn(codec: Codec, image, rate: float) -> tuple[float, float]:
     """(encode, decode) kMAC/px at ``rate``."""
     pixels = image.size[0] * image.size[1]
     data = codec.compress(image, rate)
-    return kmac_per_pixel(lambda: codec.compress(image, rate), pixels), kmac_per_pixel(lambda: codec.decompress(data), pixels)
+    encode = kmac_per_pixel(lambda: codec.compress(image, rate), pixels)
+    return encode, kmac_per_pixel(lambda: codec.decompress(data), pixels)
 
 
 @torch.no_grad()

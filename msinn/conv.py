@@ -32,31 +32,37 @@ def conv2d(
     k = weight.shape[-1]
     if x.dtype != torch.float64 or x.device.type != "cpu" or weight.shape[-2] != k or 2 * padding != k - 1:
         return F.conv2d(x, weight, bias, padding=padding)
-    taps = taps or [(dy, dx) for dy in range(k) for dx in range(k)]
-    if len(x) == 1:
-        return _conv_same_f64(x[0], weight, bias, taps)
-    return torch.cat([_conv_same_f64(image, weight, bias, taps) for image in x])
-
-
-def _conv_same_f64(x: Tensor, weight: Tensor, bias: Tensor | None, taps: list[tuple[int, int]]) -> Tensor:
-    """One image x (C, H, W), 'same' padding → (1, O, H, W) by one accumulated GEMM per tap."""
-    c, h, w = x.shape
-    o, k, p = weight.shape[0], weight.shape[-1], weight.shape[-1] // 2
-    stride = w + 2 * p
-    flat = _padded(x, p).reshape(c, -1) if p else x.reshape(c, -1)
+    if taps is None:
+        taps = [(dy, dx) for dy in range(k) for dx in range(k)]
     # Each tap's (O, C) matrix contiguous, so that the GEMMs do not copy it once per block.
     per_tap = weight.permute(2, 3, 0, 1).contiguous()
-    matrices = [(per_tap[dy, dx], dy * stride + dx) for dy, dx in taps]
+    matrices = [(per_tap[dy, dx], dy, dx) for dy, dx in taps]
+    if len(x) == 1:
+        return _conv_same_f64(x[0], matrices, k // 2, bias)
+    return torch.cat([_conv_same_f64(image, matrices, k // 2, bias) for image in x])
+
+
+def _conv_same_f64(x: Tensor, matrices: list[tuple[Tensor, int, int]], p: int, bias: Tensor | None) -> Tensor:
+    """One image x (C, H, W), padding p → (1, O, H, W) by one accumulated GEMM per tap
+    (its (O, C) matrix, dy, dx)."""
+    c, h, w = x.shape
+    o = matrices[0][0].shape[0]
+    stride = w + 2 * p
+    flat = _padded(x, p).reshape(c, -1) if p else x.reshape(c, -1)
     length = h * stride
     out = torch.empty(o, length, dtype=x.dtype)
     # Start from the bias and accumulate every tap in place: an out= GEMM into a column block
     # would go through a temporary.
-    out.copy_(bias[:, None].expand(o, length)) if bias is not None else out.zero_()
+    if bias is None:
+        out.zero_()
+    else:
+        out.copy_(bias[:, None].expand(o, length))
     for s in range(0, length, _BLOCK):
         n = min(_BLOCK, length - s)
         block = out[:, s : s + n]
-        for wk, off in matrices:
-            block.addmm_(wk, flat[:, s + off : s + off + n])
+        for wk, dy, dx in matrices:
+            off = s + dy * stride + dx
+            block.addmm_(wk, flat[:, off : off + n])
     return out.view(1, o, h, stride)[..., :w]
 
 

@@ -60,6 +60,8 @@ class MaskedConv2d(Conv2d):
     def __init__(self, c_in: int, c_out: int, kind: str):
         super().__init__(c_in, c_out, 3, padding=1)
         self.register_buffer("mask", torch.tensor(self.MASKS[kind], dtype=torch.float32))
+        # The taps the float64 path multiplies: the mask's non-zero ones (the buffer is the
+        # same constant in every checkpoint).
         self.taps = [(dy, dx) for dy, row in enumerate(self.MASKS[kind]) for dx, keep in enumerate(row) if keep]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -141,7 +143,8 @@ class LatentEntropyModel(nn.Module):
     def _params_at(self, mask: Tensor, ctx: Tensor, spatial: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """:meth:`_params` at the positions of ``mask`` (H, W) only, zero elsewhere; spatial
         None: zeros. A coding pass needs only its own positions' parameters, and the network
-        is pointwise: the same values at half the cost."""
+        is pointwise: the same values at half the cost (up to float64 rounding: a GEMM over
+        fewer columns may add in another order, as over a tile, msinn/tiles.py)."""
         picked = ctx[:, :, mask]  # (B, 2C, N)
         spatial = torch.zeros_like(picked) if spatial is None else spatial[:, :, mask]
         out = ctx.new_zeros(ctx.shape)

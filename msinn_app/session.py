@@ -39,7 +39,8 @@ from .scheduler import CancelledError
 from .serving import Serving
 
 # The viewer's size limit (the codec itself takes up to 16384 px per side): larger uploads
-# are downscaled so that one coding job stays within a few seconds on one CPU core.
+# are downscaled so that one coding job stays within about ten seconds on one core of a slow
+# (AVX2-only) CPU.
 VIEW_MAX_SIDE = 2048
 VIEW_MAX_PIXELS = 2_000_000
 LARGE_PIXELS = 1_000_000  # above this an image is large: a coarser grid, a note on its cost
@@ -72,7 +73,7 @@ def grid_rates(rate_range: tuple[float, float], step: float = GRID_STEP) -> list
     """Rates lo, lo + step, …, hi ordered coarse to fine (both ends, then ever finer
     strides), so a partly filled grid already spans the whole range."""
     lo, hi = rate_range
-    rates = list(np.arange(lo, hi + step / 2, step).round(6))
+    rates = list(np.arange(lo, hi + 1e-9, step).round(6))
     if rates[-1] < hi - 1e-9:  # a step that does not divide the range still ends at hi
         rates.append(hi)
     n = len(rates) - 1
@@ -291,8 +292,9 @@ class ImageSession:
 
     def start_grid(self, rates: Iterable[float] | None = None) -> None:
         """Code ``rates`` (default: ``grid_rates`` at this image's ``grid_step``) as background
-        steps of this owner, then the classic codecs of ``classic.BACKGROUND`` on the classic lane; count this session among
-        the server's live ones (the oldest beyond the bound closes)."""
+        steps of this owner, then the classic codecs of ``classic.BACKGROUND`` on the classic
+        lane; count this session among the server's live ones (the oldest beyond the bound
+        closes)."""
         self.serving.live.add(self)
         rates = grid_rates(self.codec.rate_range, grid_step(self.pixels)) if rates is None else list(rates)
         self.lane.background(self.owner, self._grid_steps(rates))

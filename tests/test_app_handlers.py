@@ -16,6 +16,7 @@ from conftest import ASSETS
 from PIL import Image
 
 import msinn
+import msinn_app.session
 from msinn import plots
 from msinn.bitstream import unpack
 from msinn.image import load_image
@@ -301,3 +302,13 @@ def test_the_demo_builds_and_codes_on_any_model(tiny_codec, small_image, tmp_pat
         tab.close()
     finally:
         serving.close()
+
+
+def test_a_large_image_gets_a_note_on_what_it_costs(app, viewer, monkeypatch):
+    monkeypatch.setattr(msinn_app.session, "LARGE_PIXELS", 1000)  # the test image counts as large
+    out = loaded(app, viewer)
+    first = viewer.session.cached(5.0)
+    assert f"took {first.encode_s:.1f} s to code and {first.decode_s:.1f} s to decode" in out[app.c.notice]
+    assert "rates 1 apart (not 0.5)" in out[app.c.notice]
+    monkeypatch.setattr(msinn_app.session, "LARGE_PIXELS", 1_000_000)
+    assert loaded(app, viewer)[app.c.notice] == ""  # a small image: no note

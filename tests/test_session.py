@@ -31,7 +31,6 @@ from msinn_app.session import (
     grid_step,
     limit_size,
 )
-from msinn_app.text import notice
 from msinn_app.views import Views
 
 
@@ -92,15 +91,6 @@ def test_a_large_images_grid_is_every_1_0_rate(tiny_codec, small_image, serving,
     assert wait_idle(lane, session.owner, 120)
     lo, hi = tiny_codec.rate_range
     assert sorted(r.rate for r in session.cache.results()) == sorted(grid_rates((lo, hi), 2 * GRID_STEP))
-
-
-def test_a_large_image_says_what_it_costs(tiny_codec, small_image, serving, large_at_1000_pixels):
-    session = ImageSession(tiny_codec, small_image, serving)
-    first = session.decode(2.0)
-    text = notice(session, first)
-    assert f"{first.encode_s:.1f} s to code and {first.decode_s:.1f} s to decode" in text
-    assert f"{grid_step(session.pixels):g} apart" in text
-    assert notice(session) == ""  # before its first result, and for an image kept at its size
 
 
 @pytest.mark.parametrize(("size", "expected"), [((3000, 1000), (VIEW_MAX_SIDE, 682)), ((1800, 1800), (1414, 1414))])
