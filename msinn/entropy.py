@@ -29,7 +29,7 @@ from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
 from .config import MSINNConfig
-from .conv import Conv2d, conv2d
+from .conv import Conv2d, checkerboard_conv, colour_sublattices, conv2d
 from .tiles import map_tiles
 
 ANCHOR_PARITY = (1, 0, 1, 0, 1)  # per slice (y5, y4, y3, y2, y1): anchors where (i+j)%2 == p
@@ -141,15 +141,40 @@ class LatentEntropyModel(nn.Module):
         return scales, means
 
     def _params_at(self, mask: Tensor, ctx: Tensor, spatial: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """:meth:`_params` at the positions of ``mask`` (H, W) only, zero elsewhere; spatial
-        None: zeros. A coding pass needs only its own positions' parameters, and the network
-        is pointwise: the same values at half the cost (up to float64 rounding: a GEMM over
-        fewer columns may add in another order, as over a tile, msinn/tiles.py)."""
+        """:meth:`_params` at the positions of ``mask`` (H, W) only, zero elsewhere; spatial:
+        the spatial context at those positions (B, 2C, N), None: zeros. A coding pass needs
+        only its own positions' parameters, and the network is pointwise: the same values at
+        half the cost (up to float64 rounding: a GEMM over fewer columns may add in another
+        order, as over a tile, msinn/tiles.py)."""
         picked = ctx[:, :, mask]  # (B, 2C, N)
-        spatial = torch.zeros_like(picked) if spatial is None else spatial[:, :, mask]
+        spatial = torch.zeros_like(picked) if spatial is None else spatial
         out = ctx.new_zeros(ctx.shape)
         out[:, :, mask] = self.entropy_parameters(torch.cat([picked, spatial], dim=1)[..., None])[..., 0]
         return out.chunk(2, dim=1)
+
+    def spatial_at(self, y_anchor: Tensor, mask: Tensor) -> Tensor:
+        """The spatial context at the positions of ``mask`` (H, W), a checkerboard colour:
+        (B, 2C, N) in row-major order, from y_anchor (B, C, H, W), zero off the other colour.
+
+        Layer A reads only the other colour and layers B only their own, so at even H and W
+        the float64 CPU path runs every layer on the mask colour's sublattices alone
+        (:func:`msinn.conv.checkerboard_conv`): half the products and activations of
+        ``self.spatial``, whose outputs off the mask go unused."""
+        b, _, h, w = y_anchor.shape
+        if y_anchor.dtype != torch.float64 or y_anchor.device.type != "cpu" or h % 2 or w % 2:
+            return self.spatial(y_anchor)[:, :, mask]
+        colour = 0 if mask[0, 0] else 1
+        picked = []
+        for image in y_anchor:
+            x, colours = colour_sublattices(image, 1 - colour), (1 - colour, colour)
+            for layer in self.spatial:
+                if isinstance(layer, MaskedConv2d):
+                    x = checkerboard_conv(x, colours, layer.weight * layer.mask, layer.bias, layer.taps)
+                    colours = (colour, colour)
+                else:
+                    x = (layer(x[0]), layer(x[1]))
+            picked.append(torch.stack(x, dim=2).reshape(x[0].shape[0], -1))  # rows interleaved: row-major order
+        return torch.stack(picked)
 
     def _refine(self, y_hat: Tensor, support: Tensor | None, inv_gain: Tensor) -> Tensor:
         """LRP: move ŷ by at most half a quantisation step, predicted from (ŷ, ĥ)."""
@@ -217,10 +242,11 @@ class LatentEntropyModel(nn.Module):
         del scales, means
         non_anchor = ~anchor
         scales, means = map_tiles(
-            lambda c, a, m: self._params_at(m[0, 0], c, self.spatial(a)),
+            lambda c, a, m: self._params_at(m[0, 0], c, self.spatial_at(a, m[0, 0])),
             [ctx, y_hat, non_anchor[None, None]],
             radius(self.spatial),
             tile,
+            align=2 if shape[2] % 2 == shape[3] % 2 == 0 else 1,  # even windows: spatial_at's fast path
         )
         del ctx
         r_hat = coder(non_anchor, scales.mul_(scale_gain), means, gain)
