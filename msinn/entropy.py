@@ -21,16 +21,19 @@ likelihood of r̂ is a zero-mean Gaussian of scale σ·g_s over the unit bin.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
-from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
 from .config import MSINNConfig
 from .conv import Conv2d, checkerboard_conv, colour_sublattices, conv2d
 from .tiles import map_tiles
+
+if TYPE_CHECKING:
+    from compressai.entropy_models import GaussianConditional
 
 ANCHOR_PARITY = (1, 0, 1, 0, 1)  # per slice (y5, y4, y3, y2, y1): anchors where (i+j)%2 == p
 
@@ -82,6 +85,18 @@ def conv_stack(c_in: int, hidden: int, c_out: int, layers: int, masked: bool = F
 def radius(stack: nn.Sequential) -> int:
     """Receptive radius of a conv stack: one per 3x3 conv."""
     return sum(m.kernel_size[0] // 2 for m in stack if isinstance(m, nn.Conv2d))
+
+
+@functools.cache
+def training_likelihoods(device: torch.device) -> GaussianConditional:
+    """CompressAI's Gaussian conditional (its likelihoods and their bounds) on ``device``, for
+    the training and estimation path, made on first use: importing compressai takes ~3.6 s and
+    ~0.3 GB (it imports torchvision and torch_geometric), and real coding needs none of it (its
+    tables are msinn/coding.py's). Its buffers are float32 constants, promoted to the input's
+    dtype by the ops that use them."""
+    from compressai.entropy_models import GaussianConditional
+
+    return GaussianConditional(None).to(device)
 
 
 def bin_likelihood(gaussian: GaussianConditional, r: Tensor, scale: Tensor) -> Tensor:

@@ -12,10 +12,35 @@ from __future__ import annotations
 import math
 
 import torch
-from compressai.ops import LowerBound
 from torch import Tensor, nn
 
 from .config import LATENT_CHANNELS, MSINNConfig
+
+
+class _LowerBoundFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, bound: Tensor) -> Tensor:
+        ctx.save_for_backward(x, bound)
+        return torch.max(x, bound)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        x, bound = ctx.saved_tensors
+        return ((x >= bound) | (grad < 0)) * grad, None
+
+
+class LowerBound(nn.Module):
+    """max(x, bound), whose gradient passes where x ≥ bound or where descent raises x:
+    CompressAI's ``compressai.ops.LowerBound``, with the same buffer (so the same weights files
+    and ids). Written here because importing compressai costs ~3.6 s and ~0.3 GB at start-up,
+    which real coding otherwise never pays (msinn/entropy.py, ``training_likelihoods``)."""
+
+    def __init__(self, bound: float):
+        super().__init__()
+        self.register_buffer("bound", torch.tensor([float(bound)]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _LowerBoundFunction.apply(x, self.bound)
 
 
 class GainTables(nn.Module):

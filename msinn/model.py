@@ -20,12 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
 from .coding import SymbolDecoder, SymbolEncoder
 from .config import LATENT_CHANNELS, LATENT_NAMES, MSINNConfig
-from .entropy import LatentEntropyModel
+from .entropy import LatentEntropyModel, training_likelihoods
 from .gains import GainTables, geometric_steps
 from .inn import MultiScaleINN
 from .postfilter import PostFilter
@@ -45,7 +44,6 @@ class MSINN(nn.Module):
         )
         self.gains = GainTables(cfg)
         self.post_filter = PostFilter(cfg.post_filter) if cfg.post_filter else None
-        self.gaussian_conditional = GaussianConditional(None)  # training likelihoods only
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -95,8 +93,9 @@ class MSINN(nn.Module):
         """:meth:`forward` from given latents [y1 … y5]; ``quantise``: see LatentEntropyModel.forward;
         ``post_filter=False`` returns the synthesis before the post-filter."""
         support, likelihoods = None, {}
+        gaussian = training_likelihoods(ys[0].device)
         for k, (model, y, gains) in enumerate(zip(self.latent_models, ys[::-1], self.slice_gains(rate), strict=True)):
-            y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, self.gaussian_conditional, quantise)
+            y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, gaussian, quantise)
             support = self._next_support(k, y_hat, support)
         return {"x_hat": self._post(support) if post_filter else support, "likelihoods": likelihoods}
 

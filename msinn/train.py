@@ -253,7 +253,8 @@ def build_model(args: argparse.Namespace, sampler: CropSampler, device: torch.de
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
         model = MSINN(MSINNConfig.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["model"])
+        # Checkpoints written before the likelihood model left the model hold its constant buffers.
+        model.load_state_dict({k: v for k, v in ckpt["model"].items() if not k.startswith("gaussian_conditional.")})
         return model.to(device), ckpt["optimizer"], ckpt["step"]
     model = MSINN(get_config(args.config))
     model.to(device).initialise(sampler.batch(16).to(device))

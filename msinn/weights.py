@@ -19,16 +19,12 @@ from .coding import TABLES_ID
 from .config import MSINNConfig
 from .model import MSINN
 
-# CompressAI's (empty) CDF buffers: the coder's tables are constants in msinn/coding.py.
-_DERIVED = ("gaussian_conditional.",)
-
 
 def weights_state(model: MSINN) -> dict[str, torch.Tensor]:
-    """The model's learned state: parameters and buffers without the derived CDF tables."""
+    """The model's learned state: parameters and buffers, float32 on the CPU."""
     return {
         k: v.detach().cpu().float().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
         for k, v in model.state_dict().items()
-        if not k.startswith(_DERIVED)
     }
 
 
@@ -88,7 +84,6 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatches: one line, not torch's report
         raise ValueError(f"{path} does not match config {cfg.name!r}: {str(e).strip().splitlines()[-1].strip()}") from None
-    missing = [k for k in missing if not k.startswith(_DERIVED)]
     if missing or unexpected:
         raise ValueError(f"{path} does not match config {cfg.name!r}: missing {missing[:3]}, unexpected {unexpected[:3]}")
     model.to(device).eval()

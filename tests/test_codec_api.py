@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from PIL import Image
 
 import msinn
@@ -164,3 +167,15 @@ def test_measure_raises_when_the_file_does_not_decode_to_the_reconstruction(tiny
 def test_load_unknown_name_lists_what_exists():
     with pytest.raises(ValueError, match="give a .safetensors path"):
         msinn.load("no-such-model")
+
+
+def test_coding_in_a_fresh_process_never_imports_compressai():
+    """compressai (with torchvision and torch_geometric) takes seconds and ~0.3 GB to import;
+    only training and the encoder's search use its likelihoods."""
+    script = (
+        "import sys, msinn; from PIL import Image; c = msinn.load('lite'); "
+        "c.decompress(c.compress(Image.new('RGB', (64, 48), (90, 140, 200)), 3.0)); "
+        "print(sorted(m for m in ('compressai', 'torchvision') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"

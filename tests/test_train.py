@@ -108,3 +108,20 @@ def test_a_log_keeps_its_columns_when_a_newer_trainer_appends(tmp_path):
     append_csv(log, {"step": 2, "crops_s": 9.0, "loss": 1.5})
     rows = list(csv.DictReader(log.read_text().splitlines()))
     assert rows == [{"step": "1", "loss": "2.0"}, {"step": "2", "loss": "1.5"}]
+
+
+def test_the_gain_lower_bound_is_compressais_forward_and_backward():
+    from compressai.ops import LowerBound as CompressAILowerBound
+
+    from msinn.gains import LowerBound
+
+    x = torch.tensor([0.001, 0.005, 0.01, 0.02, 0.5, 0.003], requires_grad=True)
+    grad = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -2.0])  # descent that lowers x and that raises it
+    ours, theirs = LowerBound(0.01), CompressAILowerBound(0.01)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    torch.testing.assert_close(ours.bound, theirs.bound, rtol=0, atol=0)
+    (a,) = torch.autograd.grad(ours(x), x, grad)
+    (b,) = torch.autograd.grad(theirs(x), x, grad)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert a.tolist() == [0.0, -1.0, 1.0, -1.0, 1.0, -2.0]  # below the bound only a push upwards passes
