@@ -4,7 +4,7 @@
 
 The photo is a 2×2 mosaic of CLIC 2025 photos (training data, not Kodak) cropped to the
 size. Each step runs in a fresh process, as the CLI would, and reports its own coding time
-and peak RSS (which includes ~0.9 GB for importing torch and the library). The reference,
+and peak RSS (which includes ~0.6 GB for importing torch and the library). The reference,
 measured in the same run: the same steps on a Kodak image (kodim23, 768×512); the ratio of
 seconds per megapixel is what to compare. ``--portable`` also decodes the large file in fresh
 processes with 1 and 3 threads and with the kernels of a CPU without AVX2, and checks the
