@@ -20,12 +20,12 @@ from conftest import REPO
 
 from benchmarks.app_latency import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     DECODED,
     EXACT,
     KODIM23,
     Visitor,
     large_image,
+    launch_browser,
     wait_until_idle,
 )
 from msinn.bitstream import unpack
@@ -51,11 +51,11 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def browser(app_url):
+def browser(app_url, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_browser(p, tmp_path_factory.mktemp("browser"))
         try:
             yield browser
         finally:
