@@ -52,7 +52,7 @@ def report(doc: dict) -> None:
         print("| {:g} | {:.3f} | {:.2f} | {:.4f} | {:.2f} | {:.2f} |".format(*row))
     names = {k: c["name"] for k, c in comparison_curves().items()}
     if "baseline" not in doc:
-        print("\n| reference | BD-rate of MSINN-lite |\n|---|---|")
+        print(f"\n| reference | BD-rate of {doc['name']} |\n|---|---|")
         for key, value in bd_table(r).items():
             print(f"| {names[key]} | {value:+.1f} % |")
         return
