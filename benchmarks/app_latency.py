@@ -39,8 +39,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 # The visitors' browser runs at this lower CPU priority: on a 2-core machine its rendering
-# (two pages, one of them showing a 2 MP image and its heatmaps) otherwise takes a third of
-# the CPU from the server it measures, which on a real host runs on other machines' CPUs.
+# (two pages, one of them showing a 2 MP image and its heatmaps) otherwise takes 0.15-1.3 of
+# the two cores from the server it measures, which on a real host runs on other machines' CPUs.
 BROWSER_NICE = 10
 KODIM23 = REPO / "assets" / "examples" / "kodim23.png"
 TIMEOUT_MS = int(os.environ.get("MSINN_TIMEOUT_MS", "120000"))
