@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from torch import Tensor
 
+from .memory import release_freed_memory
+
 TILE = 1 << 17  # positions per tile of a stage's first input: small enough to stay in cache
 
 Span = tuple[int, int]
@@ -104,6 +106,7 @@ def map_tiles(
                                 ref[1] * k.shape[-1] // (cols[1] - cols[0])) for k in kept]  # fmt: skip
         for out, k in zip(outs, kept, strict=True):
             _window(out, rows, cols, ref).copy_(k)
+    release_freed_memory()
     return tuple(outs) if many else outs[0]
 
 
@@ -115,4 +118,5 @@ def mean_tiles(
     total, count = 0, 0
     for _, _, _, (kept,) in _kept(fn, inputs, halo, tile, align):
         total, count = total + kept.sum(dim=(-2, -1)), count + kept.shape[-2] * kept.shape[-1]
+    release_freed_memory()
     return total / count

@@ -13,6 +13,7 @@ from PIL import Image
 import msinn
 from msinn.conv import Conv2d
 from msinn.inn import squeeze
+from msinn.postfilter import PostFilter
 from msinn.tiles import TILE, grid, map_tiles
 
 PHOTO = REPO / "assets" / "examples" / "kodim04.png"  # 512×768
@@ -49,6 +50,21 @@ def test_tiles_of_a_stage_that_changes_resolution_and_takes_several_inputs():
         tiled = map_tiles(stage, [x, coarse], halo=4, tile=700, align=2)
     assert [t.shape for t in tiled] == [w.shape for w in whole]
     assert all((t - w).abs().max() < 1e-14 for t, w in zip(tiled, whole, strict=True))
+
+
+@pytest.mark.parametrize("size", [(96, 128), (132, 68)])
+def test_the_post_filter_over_tiles_is_the_whole_image_filter(size):
+    """Every sweep of the tiled filter (the means, and e1 recomputed from x) against the whole
+    image, with random weights everywhere (the tail too, which training leaves non-zero)."""
+    torch.manual_seed(1)
+    post = PostFilter(4).double()
+    for p in post.parameters():
+        p.data.normal_(0, 0.3)
+    x = torch.rand(1, 3, *size, dtype=torch.float64)
+    with torch.no_grad():
+        whole, tiled = post(x), post(x, tile=256)  # tiles of 4·256 pixels: 12+ per sweep
+    scale = whole.abs().max()
+    assert (tiled - whole).abs().max() < 1e-14 * scale and (whole - x).abs().max() > 0.1
 
 
 @pytest.fixture(scope="module")
