@@ -44,7 +44,7 @@ else:
     data = open(src, "rb").read()
     start = time.perf_counter(); image = codec.decompress(data); seconds = time.perf_counter() - start
     image.save(dst)
-print(json.dumps({"seconds": seconds, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+print(json.dumps({"seconds": seconds, "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))  # KiB → GiB
 """
 
 
@@ -93,12 +93,12 @@ def main() -> None:
         ref_mp, ref_enc, ref_dec = rows["kodim23"]
         print(f"{args.model}, rate {args.rate}, 2 threads; ratio = s/MP against kodim23 in this run")
         print(
-            f"{'image':>10} {'MP':>6} {'enc s':>7} {'s/MP':>6} {'ratio':>6} {'peak GB':>8} {'dec s':>7} {'s/MP':>6} {'ratio':>6} {'peak GB':>8}"
+            f"{'image':>10} {'MP':>6} {'enc s':>7} {'s/MP':>6} {'ratio':>6} {'peak GiB':>8} {'dec s':>7} {'s/MP':>6} {'ratio':>6} {'peak GiB':>8}"
         )
         for name, (mp, enc, dec) in rows.items():
             e, d = enc["seconds"] / mp, dec["seconds"] / mp
-            print(f"{name:>10} {mp:6.2f} {enc['seconds']:7.2f} {e:6.2f} {e / (ref_enc['seconds'] / ref_mp):6.2f} {enc['peak_gb']:8.2f}"
-                  f" {dec['seconds']:7.2f} {d:6.2f} {d / (ref_dec['seconds'] / ref_mp):6.2f} {dec['peak_gb']:8.2f}")  # fmt: skip
+            print(f"{name:>10} {mp:6.2f} {enc['seconds']:7.2f} {e:6.2f} {e / (ref_enc['seconds'] / ref_mp):6.2f} {enc['peak_gib']:8.2f}"
+                  f" {dec['seconds']:7.2f} {d:6.2f} {d / (ref_dec['seconds'] / ref_mp):6.2f} {dec['peak_gib']:8.2f}")  # fmt: skip
         if args.portable:
             first = np.asarray(Image.open(folder / f"{args.size}.dec.png"))
             for threads, env, tag in [(1, None, "1 thread"), (3, None, "3 threads"), (2, OLD_CPU, "no-AVX2 kernels")]:

@@ -55,7 +55,7 @@ class Prepared:
     """The rate-independent part of encoding one image: computed once, reused at every rate."""
 
     image: Image.Image  # the RGB input after the mode/EXIF rule
-    x: Tensor  # (1, 3, H', W') padded to a multiple of 32
+    x: Tensor | None  # (1, 3, H', W') padded to a multiple of 32; None when not kept (no effort search)
     y: list[Tensor]  # analysis latents [y1 … y5]
     analysis_s: float
 
@@ -159,14 +159,15 @@ class Codec(Decoder):
         super().__init__(model, model_id, name, meta)
 
     @torch.no_grad()
-    def prepare(self, image: Image.Image | str | Path) -> Prepared:
-        """Apply the image rule and run the (rate-independent) analysis transform."""
+    def prepare(self, image: Image.Image | str | Path, keep_input: bool = True) -> Prepared:
+        """Apply the image rule and run the (rate-independent) analysis transform; the padded
+        input is kept for the ``effort`` search unless ``keep_input`` is False (12 MP: 0.14 GB)."""
         rgb = load_image(image)
         check_size(*rgb.size)
         start = time.perf_counter()
         x = pad(to_tensor(rgb).to(self.device), MSINN.downsampling_factor)
         y = self.float_model.inn.analysis(x, self.float_model.tile)
-        return Prepared(rgb, x, y, time.perf_counter() - start)
+        return Prepared(rgb, x if keep_input else None, y, time.perf_counter() - start)
 
     @torch.no_grad()
     def encode(
@@ -198,10 +199,12 @@ class Codec(Decoder):
         """The model's compress output plus "data" (the file), "rate" and "encode_s"."""
         rate = self.check_rate(rate)
         steps, lr = effort_settings(effort)
-        prep = image if isinstance(image, Prepared) else self.prepare(image)
+        prep = image if isinstance(image, Prepared) else self.prepare(image, keep_input=steps > 0)
         start = time.perf_counter()
         ys = prep.y
         if steps:
+            if prep.x is None:
+                raise ValueError("an effort search needs the input: prepare the image with keep_input=True")
             with torch.enable_grad():
                 ys = refine(self.float_model, prep.x, prep.y, rate, steps, prep.size[::-1], lr=lr, progress=progress)
         out = self.model.compress_latents(ys, rate, record_bits=details, reconstruct=reconstruct)

@@ -30,6 +30,8 @@ from torch import Tensor, nn
 
 from .config import MSINNConfig
 from .conv import Conv2d, checkerboard_conv, colour_sublattices, conv2d
+from .coding import TABLES
+from .memory import release_freed_memory
 from .tiles import map_tiles
 
 if TYPE_CHECKING:
@@ -110,9 +112,10 @@ def bin_likelihood(gaussian: GaussianConditional, r: Tensor, scale: Tensor) -> T
 class SymbolCoder(Protocol):
     """The one place where encoder and decoder differ: where the symbols come from."""
 
-    def __call__(self, mask: Tensor, scales: Tensor, means: Tensor, gain: Tensor) -> Tensor:
-        """Return r̂ (B, C, H, W): the integer residuals at ``mask`` positions, zero elsewhere.
-        ``scales`` are σ·g_s, the Gaussian scales of the residuals."""
+    def __call__(self, mask: Tensor, rows: Tensor, means: Tensor, gain: Tensor) -> Tensor:
+        """Return r̂ (B, C, N): the integer residuals at the N positions of ``mask`` (H, W), in
+        row-major order. ``rows`` (B, C, N) int16: the table row of each residual's Gaussian
+        scale σ·g_s (:meth:`msinn.coding.Tables.rows`); ``means`` (B, C, N): μ there."""
         ...
 
 
@@ -155,17 +158,14 @@ class LatentEntropyModel(nn.Module):
         scales, means = self.entropy_parameters(torch.cat([ctx, spatial], dim=1)).chunk(2, dim=1)
         return scales, means
 
-    def _params_at(self, mask: Tensor, ctx: Tensor, spatial: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """:meth:`_params` at the positions of ``mask`` (H, W) only, zero elsewhere; spatial:
-        the spatial context at those positions (B, 2C, N), None: zeros. A coding pass needs
-        only its own positions' parameters, and the network is pointwise: the same values at
-        half the cost (up to float64 rounding: a GEMM over fewer columns may add in another
-        order, as over a tile, msinn/tiles.py)."""
-        picked = ctx[:, :, mask]  # (B, 2C, N)
-        spatial = torch.zeros_like(picked) if spatial is None else spatial
-        out = ctx.new_zeros(ctx.shape)
-        out[:, :, mask] = self.entropy_parameters(torch.cat([picked, spatial], dim=1)[..., None])[..., 0]
-        return out.chunk(2, dim=1)
+    def _params_of(self, ctx: Tensor, spatial: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`_params` of positions picked out of their grid: ctx (B, 2C, N), the spatial
+        context there (None: zeros) → scales, means (B, C, N). A coding pass needs only its own
+        positions' parameters, and the network is pointwise: the same values at half the cost
+        (up to float64 rounding: a GEMM over fewer columns may add in another order, as over a
+        tile, msinn/tiles.py)."""
+        spatial = torch.zeros_like(ctx) if spatial is None else spatial
+        return self.entropy_parameters(torch.cat([ctx, spatial], dim=1)[..., None])[..., 0].chunk(2, dim=1)
 
     def spatial_at(self, y_anchor: Tensor, mask: Tensor) -> Tensor:
         """The spatial context at the positions of ``mask`` (H, W), a checkerboard colour:
@@ -239,35 +239,59 @@ class LatentEntropyModel(nn.Module):
         coder: SymbolCoder,
         tile: int | None = None,
     ) -> Tensor:
-        """Real coding, shared by encoder and decoder: returns ŷ (B, C, H, W) = ``shape``.
+        """Real coding, shared by encoder and decoder: returns ŷ (B, C, H, W) = ``shape``, H
+        and W even (the codec pads images to a multiple of 32).
 
         The encoder's and the decoder's ŷ are computed by these same lines, so they agree
-        bit for bit as long as the arithmetic is deterministic. ``tile``: each network runs
-        over tiles of that many positions (the same values, msinn/tiles.py); the symbols of a
-        pass are still coded together, in the order of the whole latent.
+        bit for bit as long as the arithmetic is deterministic. ``tile``: each pass runs over
+        tiles of that many positions (the same values, msinn/tiles.py); the symbols of a pass
+        are still coded together, in the order of the whole latent. What a pass keeps whole
+        is held at its own colour's positions only, (B, ·, H, W/2) in row-major order: the
+        table rows, the means and, from pass 1 for pass 2, the cross-scale context (at 12 MP
+        in float64 the whole context of y1 alone would be 0.29 GB).
         """
         gain, inv_gain, scale_gain = gains
-        if support is None:
-            ctx = self._context(None, torch.empty(shape, dtype=gain.dtype, device=gain.device))
-        else:
-            ctx = map_tiles(self.cross_scale, [support], radius(self.cross_scale), tile)
-        anchor = checkerboard(shape[2], shape[3], self.parity, gain.device)
-        scales, means = map_tiles(lambda c, m: self._params_at(m[0, 0], c), [ctx, anchor[None, None]], 0, tile)
-        y_hat = coder(anchor, scales.mul_(scale_gain), means, gain).mul_(inv_gain).add_(means).mul_(anchor)
-        del scales, means
-        non_anchor = ~anchor
-        scales, means = map_tiles(
-            lambda c, a, m: self._params_at(m[0, 0], c, self.spatial_at(a, m[0, 0])),
-            [ctx, y_hat, non_anchor[None, None]],
-            radius(self.spatial),
-            tile,
-            align=2 if shape[2] % 2 == shape[3] % 2 == 0 else 1,  # even windows: spatial_at's fast path
-        )
+        b, c, h, w = shape
+        if h % 2 or w % 2:
+            raise ValueError(f"a latent to code has even sides, not {h}x{w}")
+        anchor = checkerboard(h, w, self.parity, gain.device)[None, None]
+
+        def half(t: Tensor, mask: Tensor) -> Tensor:  # (B, K, h, w) → (B, K, h, w/2) at mask (h, w)
+            return t[:, :, mask].view(*t.shape[:2], t.shape[2], t.shape[3] // 2)
+
+        def rows_and_means(scales: Tensor, means: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+            size = (*scales.shape[:2], mask.shape[0], mask.shape[1] // 2)
+            return TABLES.rows(scales * scale_gain[..., 0]).view(size), means.view(size)
+
+        def anchor_pass(m: Tensor, s: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+            mask = m[0, 0]
+            ctx = self._context(s, m.expand(b, c, *mask.shape))
+            return *rows_and_means(*self._params_of(ctx[:, :, mask]), mask), half(ctx, ~mask)
+
+        def non_anchor_pass(m: Tensor, y_anchor: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor]:
+            mask = m[0, 0]
+            return rows_and_means(*self._params_of(ctx.flatten(2), self.spatial_at(y_anchor, mask)), mask)
+
+        halo = 0 if support is None else radius(self.cross_scale)
+        rows, means, ctx = map_tiles(anchor_pass, [anchor, support], halo, tile, align=2)
+        y_hat = torch.zeros(shape, dtype=gain.dtype, device=gain.device)
+        self._decode_pass(y_hat, anchor[0, 0], rows, means, coder, gains)
+        del rows, means
+        rows, means = map_tiles(non_anchor_pass, [~anchor, y_hat, ctx], radius(self.spatial), tile, align=2)
         del ctx
-        r_hat = coder(non_anchor, scales.mul_(scale_gain), means, gain)
-        del scales
-        y_hat.add_(r_hat.mul_(inv_gain).add_(means).mul_(non_anchor))
-        del r_hat, means
+        self._decode_pass(y_hat, ~anchor[0, 0], rows, means, coder, gains)
+        del rows, means
         if self.lrp is None:
             return y_hat
         return map_tiles(lambda y, s: self._refine(y, s, inv_gain), [y_hat, support], radius(self.lrp), tile)
+
+    @staticmethod
+    def _decode_pass(
+        y_hat: Tensor, mask: Tensor, rows: Tensor, means: Tensor, coder: SymbolCoder, gains: tuple[Tensor, Tensor, Tensor]
+    ) -> None:
+        """ŷ = r̂·g_inv + μ written into ``y_hat`` at ``mask`` (H, W); rows, means (B, C, H, W/2)."""
+        gain, inv_gain, _ = gains
+        means = means.flatten(2)
+        r_hat = coder(mask, rows.flatten(2), means, gain)
+        y_hat[:, :, mask] = r_hat.mul_(inv_gain[..., 0]).add_(means)
+        release_freed_memory()  # the range coder's working arrays (as a tiled stage's buffers)

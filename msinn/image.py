@@ -21,7 +21,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
 MAX_SIDE = 16384  # pixels per side, for encoding and in the bitstream header
 MAX_PIXELS = 1 << 26  # 64 megapixels (67,108,864)
-_BAND_ROWS = 256  # rows per band of to_image
 
 
 def check_size(width: int, height: int) -> None:
@@ -71,15 +70,16 @@ def to_tensor(image: Image.Image, dtype: torch.dtype = torch.float32) -> torch.T
     return t if dtype == torch.uint8 else t.to(dtype).div_(255)
 
 
+def to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """float in [0, 1] → uint8, rounded: the decoder's last step, applied tile by tile
+    (msinn/postfilter.py), so that a large image never needs a second float copy."""
+    return x.clamp(0, 1).mul_(255).round_().to(torch.uint8)
+
+
 def to_image(x: torch.Tensor) -> Image.Image:
-    """(1, 3, H, W) float in [0, 1] → RGB PIL image, rounded to 8 bits. Converted in bands of
-    rows, so that a large image needs no second float copy (0.29 GB at 12 MP in float64)."""
-    height = x.shape[2]
-    arr = np.empty((height, x.shape[3], 3), dtype=np.uint8)
-    for top in range(0, height, _BAND_ROWS):
-        band = x[0, :, top : top + _BAND_ROWS].clamp(0, 1).mul_(255).round_()
-        arr[top : top + _BAND_ROWS] = band.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(arr)
+    """(1, 3, H, W) pixels (uint8, or float in [0, 1], made uint8 by :func:`to_pixels`) → RGB PIL image."""
+    x = x if x.dtype == torch.uint8 else to_pixels(x)
+    return Image.fromarray(x[0].permute(1, 2, 0).cpu().numpy())
 
 
 def pad(x: torch.Tensor, multiple: int) -> torch.Tensor:

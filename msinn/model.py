@@ -26,6 +26,7 @@ from .coding import SymbolDecoder, SymbolEncoder
 from .config import LATENT_CHANNELS, LATENT_NAMES, MSINNConfig
 from .entropy import LatentEntropyModel, training_likelihoods
 from .gains import GainTables, geometric_steps
+from .image import to_pixels
 from .inn import MultiScaleINN
 from .postfilter import PostFilter
 from .tiles import TILE
@@ -78,8 +79,10 @@ class MSINN(nn.Module):
         """Decoder state after latent k: ŷ5 alone, then one more inverse INN level each."""
         return y_hat if k == 0 else self.inn.level_inverse(4 - k, y_hat, support, tile)
 
-    def _post(self, x_hat: Tensor, tile: int | None = None) -> Tensor:
-        return x_hat if self.post_filter is None else self.post_filter(x_hat, tile)
+    def _post(self, x_hat: Tensor, tile: int | None = None, finish: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        if self.post_filter is None:
+            return x_hat if finish is None else finish(x_hat)
+        return self.post_filter(x_hat, tile, finish)
 
     # -- the three methods -------------------------------------------------------------
 
@@ -100,8 +103,8 @@ class MSINN(nn.Module):
         return {"x_hat": self._post(support) if post_filter else support, "likelihoods": likelihoods}
 
     def _code(self, shape: tuple[int, int], rate: float, coders: list, reconstruct: bool = True) -> Tensor | None:
-        """The decoding chain run by both compress and decompress; returns x̂ (1, 3, H, W), or
-        None without ``reconstruct`` (the encoder then skips the last synthesis level).
+        """The decoding chain run by both compress and decompress; returns x̂ (1, 3, H, W) as
+        8-bit pixels (:func:`msinn.image.to_pixels`), or None without ``reconstruct`` (the encoder then skips the last synthesis level).
         Each coder's ``finish()`` runs as soon as its latent is coded: the decoder refuses a
         stream there, before the finer (costlier) scales."""
         h, w = shape
@@ -117,7 +120,7 @@ class MSINN(nn.Module):
                 return None
             support = self._next_support(k, y_hat, support, self.tile)
             del y_hat
-        return self._post(support, self.tile).clamp_(0, 1)
+        return self._post(support, self.tile, to_pixels)
 
     @torch.no_grad()
     def compress(self, x: Tensor, rate: float, record_bits: bool = False, reconstruct: bool = True) -> dict:
@@ -142,7 +145,7 @@ class MSINN(nn.Module):
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], checksums: list[int], shape: tuple[int, int], rate: float) -> dict:
-        """Inverse of :meth:`compress`: → {"x_hat": (1, 3, 16·shape[0], 16·shape[1])}.
+        """Inverse of :meth:`compress`: → {"x_hat": (1, 3, 16·shape[0], 16·shape[1]) uint8}.
         Raises :class:`msinn.BitstreamError` at the first stream whose symbols do not match
         its checksum."""
         coders = [SymbolDecoder(s, c, f"stream {n}") for s, c, n in zip(strings, checksums, LATENT_NAMES, strict=True)]
