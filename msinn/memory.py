@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .image import MAX_PIXELS
 
-BYTES_PER_PIXEL = 80  # decode peak RSS growth per pixel: lite 72, mid 78 (docs/FORMAT.md)
+BYTES_PER_PIXEL = 64  # decode peak RSS growth per pixel: lite 53, mid 58 (docs/FORMAT.md)
 try:  # glibc only; elsewhere release_freed_memory does nothing
     _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
 except (OSError, AttributeError):

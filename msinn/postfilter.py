@@ -113,25 +113,31 @@ class PostFilter(nn.Module):
         return finish(x + 0.3 * self.tail(d1))
 
     def _tiled(self, x: Tensor, tile: int, finish: Callable[[Tensor], Tensor]) -> Tensor:
-        """:meth:`forward` over tiles. Only x and the half- and quarter-resolution maps are
-        whole: e1 and d1 (full resolution, w and w/2 channels: at 12 MP in float64 e1 alone
-        is 0.38 GB) are recomputed tile by tile from x in each sweep that reads them, which
-        costs three more passes of the cheap head and enc1."""
+        """:meth:`forward` over tiles. Only x and the quarter-resolution m and half-resolution
+        d2 are ever whole, and e2 until dec2's mean is taken: e1, e3 and d1 are recomputed tile
+        by tile in each sweep that reads them, and e2 in the sweep that makes d2 (at 12 MP in
+        float64 e1 alone would be 0.38 GB and e2 0.19 GB). That costs a few more passes of the
+        cheap full-resolution head and enc1 (w/2 and w channels) and one of enc2."""
 
         def e1_of(t: Tensor) -> Tensor:  # receptive radius 3 (head, then enc1's two 3x3)
             return self.enc1(self.head(t), mean1)
+
+        def e2_of(t: Tensor) -> Tensor:  # radius 3 + 4 (enc2's two 3x3 at half resolution)
+            return self.enc2(self.pool(e1_of(t)), mean2)
 
         def d1_input(t: list[Tensor]) -> Tensor:
             return torch.cat([self.up1(t[1]), e1_of(t[0])], dim=1)
 
         mean1 = self.enc1.image_mean([x], tile, lambda t: self.head(t[0]), halo=3)
-        e2 = self.enc2.tiled([x], tile, lambda t: self.pool(e1_of(t[0])), halo=3 + 4, align=2)
+        mean2 = self.enc2.image_mean([x], tile, lambda t: self.pool(e1_of(t[0])), halo=3 + 4, align=2)
+        e2 = map_tiles(e2_of, [x], 3 + 4, tile, align=2)
         mean3 = self.enc3.image_mean([e2], tile, lambda t: self.pool(t[0]), halo=4, align=2)
-        # e3 is not kept either: the middle runs on it tile by tile (radius 2 per block, in e3's
-        # positions, 4 in e2's)
+        # radius 2 per block in e3's positions, 4 in e2's
         m = map_tiles(lambda e: self.middle(self.enc3(self.pool(e), mean3)), [e2], 4 + 4 * len(self.middle), tile, align=2)
-        d2 = self.dec2.tiled([e2, m], tile, lambda t: torch.cat([self.up2(t[1]), t[0]], dim=1), halo=2, align=2)
-        del e2, m
+        mean4 = self.dec2.image_mean([e2, m], tile, lambda t: torch.cat([self.up2(t[1]), t[0]], dim=1), halo=2, align=2)
+        del e2
+        d2 = map_tiles(lambda x, m: self.dec2(torch.cat([self.up2(m), e2_of(x)], dim=1), mean4), [x, m], 7 + 4, tile, align=4)
+        del m
         mean5 = self.dec1.image_mean([x, d2], tile, d1_input, halo=3 + 2, align=2)
         return map_tiles(
             lambda x, d: finish(x + 0.3 * self.tail(self.dec1(d1_input([x, d]), mean5))), [x, d2], 3 + 3, tile, align=2
