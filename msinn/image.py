@@ -77,8 +77,7 @@ def to_pixels(x: torch.Tensor) -> torch.Tensor:
 
 
 def to_image(x: torch.Tensor) -> Image.Image:
-    """(1, 3, H, W) pixels (uint8, or float in [0, 1], made uint8 by :func:`to_pixels`) → RGB PIL image."""
-    x = x if x.dtype == torch.uint8 else to_pixels(x)
+    """(1, 3, H, W) uint8 pixels (:func:`to_pixels`) → RGB PIL image."""
     return Image.fromarray(x[0].permute(1, 2, 0).cpu().numpy())
 
 

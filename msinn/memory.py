@@ -58,6 +58,8 @@ def release_freed_memory() -> None:
     glibc returns large blocks (over 32 MB) at once but keeps smaller freed ones in its heaps,
     where the next allocation of another size may not fit them: after a tiled stage its
     tile-sized buffers stayed resident, 0.6 GB of a 12 MP decode's peak (mallinfo2). Costs a
-    few milliseconds; the tiled stages call it once each (msinn/tiles.py)."""
+    few milliseconds, and the next stage faults the pages in again, so only work on images
+    large enough to run over tiles calls it: each tiled stage (msinn/tiles.py) and each coding
+    pass of a tiled latent (msinn/entropy.py)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)

@@ -104,7 +104,8 @@ class MSINN(nn.Module):
 
     def _code(self, shape: tuple[int, int], rate: float, coders: list, reconstruct: bool = True) -> Tensor | None:
         """The decoding chain run by both compress and decompress; returns x̂ (1, 3, H, W) as
-        8-bit pixels (:func:`msinn.image.to_pixels`), or None without ``reconstruct`` (the encoder then skips the last synthesis level).
+        8-bit pixels (:func:`msinn.image.to_pixels`), or None without ``reconstruct`` (the
+        encoder then skips the last synthesis level).
         Each coder's ``finish()`` runs as soon as its latent is coded: the decoder refuses a
         stream there, before the finer (costlier) scales."""
         h, w = shape

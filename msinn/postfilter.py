@@ -52,13 +52,6 @@ class ResidualConvBlock(nn.Module):
         receptive radius of pre and body in the first input's positions."""
         return mean_tiles(lambda *t: self.body(pre(list(t))), inputs, halo, tile, align)
 
-    def tiled(
-        self, inputs: list[Tensor], tile: int, pre: Callable[[list[Tensor]], Tensor], halo: int, align: int = 1
-    ) -> Tensor:
-        """``self(pre(inputs))`` over tiles: a sweep for the mean, then one for the output."""
-        mean = self.image_mean(inputs, tile, pre, halo, align)
-        return map_tiles(lambda *t: self(pre(list(t)), mean), inputs, halo, tile, align)
-
 
 class ResidualBlock(nn.Module):
     """ReLU → 3x3 → ReLU → 3x3 with an identity skip."""
