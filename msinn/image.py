@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
 MAX_SIDE = 16384  # pixels per side, for encoding and in the bitstream header
@@ -32,10 +32,11 @@ def check_size(width: int, height: int) -> None:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL image → 8-bit RGB by the module's rule."""
+    """Any PIL image → 8-bit RGB by the module's rule (the image itself if it is upright RGB already)."""
     if getattr(image, "is_animated", False):
         image.seek(0)
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # exif_transpose would copy even when upright
+        image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(image).astype(np.int64)
@@ -49,7 +50,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")  # an RGB input is not copied (12 MP: 36 MB)
 
 
 def load_image(source: str | Path | Image.Image) -> Image.Image:
@@ -59,7 +60,8 @@ def load_image(source: str | Path | Image.Image) -> Image.Image:
     try:
         with Image.open(source) as im:
             im.load()
-            return to_rgb(im)
+            rgb = to_rgb(im)
+            return rgb.copy() if rgb is im else rgb  # closing the file frees im's pixels
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise ValueError(f"cannot read image {source}: {e}") from e
 

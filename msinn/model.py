@@ -115,10 +115,13 @@ class MSINN(nn.Module):
         for k, (model, gains, coder) in enumerate(zip(self.latent_models, self.slice_gains(rate_t), coders, strict=True)):
             scale = 1 if k < 2 else 2 ** (k - 1)
             latent_shape = (1, LATENT_CHANNELS[k], h * scale, w * scale)
+            if k == len(coders) - 1 and not reconstruct:  # ŷ1 unused: code() may free ĥ early
+                held, support = [support], None
+                model.code(held, latent_shape, gains, coder, self.tile, output=False)
+                coder.finish()
+                return None
             y_hat = model.code(support, latent_shape, gains, coder, self.tile)
             coder.finish()
-            if k == len(coders) - 1 and not reconstruct:
-                return None
             support = self._next_support(k, y_hat, support, self.tile)
             del y_hat
         return self._post(support, self.tile, to_pixels)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from msinn import BitstreamError
-from msinn.coding import MAX_ESCAPE_BITS, TABLES, SymbolDecoder, SymbolEncoder, build_tables
+from msinn.coding import MAX_ESCAPE_BITS, TABLES, SymbolDecoder, SymbolEncoder, _groups, build_tables
 
 
 def _round_trip(values: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -44,6 +44,18 @@ def test_a_residual_beyond_the_coders_range_is_a_clear_error():
     values = np.array([[(1 << MAX_ESCAPE_BITS) + 10**4]])
     with pytest.raises(ValueError, match="exceeds the coder's range"):
         _round_trip(values, np.array([[0.2]]))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 1 << 20])
+def test_symbols_are_grouped_in_the_order_of_one_stable_sort_whatever_the_chunk(chunk):
+    # The coding order is part of the format (docs/FORMAT.md): sorting in chunks must not move it.
+    rows = np.random.default_rng(3).choice(len(TABLES.freqs), size=5003, p=None).astype(np.int16)
+    rows[100:900] = 7  # a long run of one row across chunk edges
+    order, groups = _groups(rows, chunk)
+    assert order.dtype == np.int32
+    np.testing.assert_array_equal(order, np.argsort(rows, kind="stable"))
+    counts = np.bincount(rows)
+    assert [(r, b - a) for r, a, b in groups] == [(r, counts[r]) for r in np.flatnonzero(counts)]
 
 
 def test_a_wrong_checksum_is_refused():
