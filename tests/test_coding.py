@@ -46,6 +46,14 @@ def test_a_residual_beyond_the_coders_range_is_a_clear_error():
         _round_trip(values, np.array([[0.2]]))
 
 
+@pytest.mark.parametrize("value", [float("nan"), 2e9, -2e9])
+def test_a_latent_that_is_not_a_number_or_beyond_int32_is_refused_before_coding(value):
+    y = torch.full((1, 1, 2, 2), value)
+    mask, zeros = torch.ones(2, 2, dtype=torch.bool), torch.zeros(1, 1, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="exceeds the coder's range"):
+        SymbolEncoder(y)(mask, zeros.to(torch.int16), zeros, torch.ones(1, 1, 1, 1, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1000, 1 << 20])
 def test_symbols_are_grouped_in_the_order_of_one_stable_sort_whatever_the_chunk(chunk):
     # The coding order is part of the format (docs/FORMAT.md): sorting in chunks must not move it.
