@@ -82,7 +82,12 @@ class MSINN(nn.Module):
     def _post(self, x_hat: Tensor, tile: int | None = None, finish: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         if self.post_filter is None:
             return x_hat if finish is None else finish(x_hat)
-        return self.post_filter(x_hat, tile, finish)
+        # fp32 even under training's bf16 autocast: a post-filter trained in bf16 loses PSNR in
+        # the float64 decoder (weights/README.md, step 42,392). Coding runs without autocast.
+        with torch.autocast(x_hat.device.type, enabled=False):
+            if x_hat.dtype in (torch.bfloat16, torch.float16):
+                x_hat = x_hat.float()
+            return self.post_filter(x_hat, tile, finish)
 
     # -- the three methods -------------------------------------------------------------
 

@@ -125,3 +125,26 @@ def test_the_gain_lower_bound_is_compressais_forward_and_backward():
     torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert a.tolist() == [0.0, -1.0, 1.0, -1.0, 1.0, -2.0]  # below the bound only a push upwards passes
+
+
+def test_the_post_filter_trains_in_fp32_under_bf16_autocast():
+    # A post-filter trained in bf16 loses PSNR in the float64 decoder; the transform may use bf16.
+    model = MSINN(dataclasses.replace(get_config("tiny"), post_filter=4))
+    model.initialise(torch.rand(2, 3, 64, 64))
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen[name] = out.dtype
+
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(record(name))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(2, 3, 64, 64), torch.tensor([0.0, 2.0]))
+    post = {n: d for n, d in seen.items() if n.startswith("post_filter.")}
+    assert post and set(post.values()) == {torch.float32}
+    assert torch.bfloat16 in {d for n, d in seen.items() if not n.startswith("post_filter.")}
+    assert out["x_hat"].dtype == torch.float32
