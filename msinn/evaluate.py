@@ -85,11 +85,13 @@ def bd_table(curve: dict) -> dict[str, float]:
 
 def rd_figure(docs: list[dict], title: str):
     """The Kodak reference curves plus each CompressAI-format results ``doc`` (name, results)."""
-    from .plots import EFFORT_STYLES, compressai_curve, rd_plot
+    from .plots import EFFORT_STYLES, QUALITY_MODEL_STYLE, compressai_curve, rd_plot
 
     def effort_style(name: str) -> dict:  # curves named "…, effort N (ours)" by evaluate and effort_kodak
         found = re.search(r"effort (\d)", name)
-        return EFFORT_STYLES.get(int(found[1]), {}) if found else {}
+        if found:
+            return EFFORT_STYLES.get(int(found[1]), {})
+        return QUALITY_MODEL_STYLE if "msinn-mid" in name else {}  # beside lite, its own colour
 
     # our own vvenc run shares VVC's colour with the published VTM curve: dashed to tell them apart
     curves = [compressai_curve(ref, **({"linestyle": "--"} if key == "vvenc (ours)" else {})) for key, ref in comparison_curves().items()]

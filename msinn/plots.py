@@ -53,6 +53,8 @@ CODEC_STYLES: dict[str, dict] = {
 # MSINN at encoder effort 1 and 2: each its own marker and a darker shade of MSINN's colour,
 # so each curve reads apart from effort 0 (the app keeps MSINN's colour for this image's points).
 EFFORT_STYLES: dict[int, dict] = {1: {"color": "#8C3B00", "marker": "D"}, 2: {"color": "#4D2000", "marker": "P"}}
+# The quality model (mid) beside lite in one plot: a deep red and square markers.
+QUALITY_MODEL_STYLE: dict = {"color": "#A50026", "marker": "s"}
 _FAMILY_WORDS = (  # first match wins: the more specific names first
     ("msinn-vrlic", ("msinn-vrlic", "paper")),
     ("msinn", ("msinn",)),
