@@ -87,7 +87,7 @@ def rd_figure(docs: list[dict], title: str):
     """The Kodak reference curves plus each CompressAI-format results ``doc`` (name, results)."""
     from .plots import EFFORT_STYLES, QUALITY_MODEL_STYLE, compressai_curve, rd_plot
 
-    def effort_style(name: str) -> dict:  # curves named "…, effort N (ours)" by evaluate and effort_kodak
+    def curve_style(name: str) -> dict:  # curves named "…, effort N (ours)" by evaluate and effort_kodak
         found = re.search(r"effort (\d)", name)
         if found:
             return EFFORT_STYLES.get(int(found[1]), {})
@@ -95,5 +95,5 @@ def rd_figure(docs: list[dict], title: str):
 
     # our own vvenc run shares VVC's colour with the published VTM curve: dashed to tell them apart
     curves = [compressai_curve(ref, **({"linestyle": "--"} if key == "vvenc (ours)" else {})) for key, ref in comparison_curves().items()]
-    return rd_plot(curves + [compressai_curve(doc, **effort_style(doc["name"])) for doc in docs], title=title)
+    return rd_plot(curves + [compressai_curve(doc, **curve_style(doc["name"])) for doc in docs], title=title)
 

@@ -82,12 +82,7 @@ class MSINN(nn.Module):
     def _post(self, x_hat: Tensor, tile: int | None = None, finish: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         if self.post_filter is None:
             return x_hat if finish is None else finish(x_hat)
-        # fp32 even under training's bf16 autocast: a post-filter trained in bf16 loses PSNR in
-        # the float64 decoder (weights/README.md, step 42,392). Coding runs without autocast.
-        with torch.autocast(x_hat.device.type, enabled=False):
-            if x_hat.dtype in (torch.bfloat16, torch.float16):
-                x_hat = x_hat.float()
-            return self.post_filter(x_hat, tile, finish)
+        return self.post_filter(x_hat, tile, finish)
 
     # -- the three methods -------------------------------------------------------------
 
@@ -105,7 +100,14 @@ class MSINN(nn.Module):
         for k, (model, y, gains) in enumerate(zip(self.latent_models, ys[::-1], self.slice_gains(rate), strict=True)):
             y_hat, likelihoods[LATENT_NAMES[k]] = model(y, support, gains, gaussian, quantise)
             support = self._next_support(k, y_hat, support)
-        return {"x_hat": self._post(support) if post_filter else support, "likelihoods": likelihoods}
+        if not post_filter:
+            return {"x_hat": support, "likelihoods": likelihoods}
+        # fp32 even under training's bf16 autocast: a post-filter trained in bf16 loses PSNR in
+        # the float64 decoder (weights/README.md, step 42,392). Coding never runs autocast.
+        if support.dtype in (torch.bfloat16, torch.float16):
+            support = support.float()
+        with torch.autocast(support.device.type, enabled=False):
+            return {"x_hat": self._post(support), "likelihoods": likelihoods}
 
     def _code(self, shape: tuple[int, int], rate: float, coders: list, reconstruct: bool = True) -> Tensor | None:
         """The decoding chain run by both compress and decompress; returns x̂ (1, 3, H, W) as
